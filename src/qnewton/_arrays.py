@@ -15,16 +15,15 @@ moved back to its device. CPU tensors share memory with the numpy view (no copy)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
 
 from .errors import InvalidArgumentError
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
-_TORCH_TO_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 _NUMPY_TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 

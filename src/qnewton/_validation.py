@@ -120,7 +120,8 @@ def check_int_range(x: int, name: str, lo: int, hi: int, hint: str = "") -> int:
     if isinstance(x, bool) or not isinstance(x, (Integral, np.integer)):
         raise InvalidArgumentError(f"`{name}` must be an integer, got {x!r} ({type(x).__name__}).")
     if not lo <= int(x) <= hi:
-        raise InvalidArgumentError(f"`{name}` must be in [{lo}, {hi}], got {int(x)}.{' ' + hint if hint else ''}")
+        extra = f" {hint}" if hint else ""
+        raise InvalidArgumentError(f"`{name}` must be in [{lo}, {hi}], got {int(x)}.{extra}")
     return int(x)
 
 

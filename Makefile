@@ -1,0 +1,60 @@
+# qnewton: two commands a fresh machine needs (Python 3.11 and make): `make demo` and `make test`.
+# Everything else they need is installed here: the virtual environment, the CPU build of torch
+# (pinned by constraints.txt so no package can pull a newer CUDA build), the package with its
+# extras, and Debian's Fashion-MNIST where apt is available.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test test-slow test-all lint bench data clean help
+
+help:
+	@echo "make demo       set up .venv and run the main job on the embedded default data"
+	@echo "make test       set up .venv and run the default (fast) test suite"
+	@echo "make test-slow  run only the slow tests;  make test-all: every test"
+	@echo "make bench      run the benchmarks (benchmarks/README.md records results)"
+	@echo "make lint       ruff"
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed; trying Debian's python3-venv"; \
+	  apt-get install -y python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	$(PIP) install -q -c constraints.txt "torch==2.13.0"
+	$(PIP) install -q -c constraints.txt -e ".[dev,quantum,nlp]"
+	@touch $(STAMP)
+
+# Optional data: Fashion-MNIST from Debian. Skipped (with a note) where apt is not usable; the
+# embedded default data (scikit-learn's digits) needs nothing.
+data:
+	@if [ -d /usr/share/games/fashion-mnist ] || [ -n "$$(dpkg -L dataset-fashion-mnist 2>/dev/null | head -1)" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \
+	  || echo "note: could not install dataset-fashion-mnist; Fashion-MNIST runs need --data-dir"; \
+	else echo "note: apt-get not usable here; Fashion-MNIST runs need --data-dir"; fi
+
+demo: $(STAMP) data
+	$(BIN)/python -m qnewton demo
+
+test: $(STAMP) data
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP) data
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: $(STAMP) data
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/linalg.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist src/*.egg-info
