@@ -1,0 +1,42 @@
+"""The paper's models (Sec. V-A, Table I) and one loss entry point for all of them.
+
+* :func:`paper_dnn`: the 784-16-16-10 ReLU MLP (13,002 parameters);
+* :func:`make_bert` / :func:`make_mistral`: BertForMaskedLM and MistralForCausalLM at hidden 64,
+  4 layers, byte vocabulary, random seeded init (needs the ``nlp`` extra, imported lazily);
+* :func:`forward_loss`: scalar (or per-sample) loss of any of them on a batch;
+* :func:`count_parameters_per_block`: parameters per Hessian block.
+"""
+
+from .lm import (
+    BERT_DEFAULTS,
+    MISTRAL_DEFAULTS,
+    bert_config,
+    make_bert,
+    make_mistral,
+    mistral_config,
+    require_transformers,
+)
+from .loss import classification_loss, forward_loss, is_language_model, lm_loss
+from .mlp import ACTIVATIONS, MLP, paper_dnn
+from .params import block_name, count_parameters, count_parameters_per_block, parameter_blocks
+
+__all__ = [
+    "ACTIVATIONS",
+    "BERT_DEFAULTS",
+    "MISTRAL_DEFAULTS",
+    "MLP",
+    "bert_config",
+    "block_name",
+    "classification_loss",
+    "count_parameters",
+    "count_parameters_per_block",
+    "forward_loss",
+    "is_language_model",
+    "lm_loss",
+    "make_bert",
+    "make_mistral",
+    "mistral_config",
+    "paper_dnn",
+    "parameter_blocks",
+    "require_transformers",
+]

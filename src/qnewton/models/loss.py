@@ -1,0 +1,136 @@
+"""One loss entry point for every model family, so the optimizer and curvature code need not know
+which model they train: ``forward_loss(model, batch) -> scalar``.
+
+* classification (the paper's DNN on images): mean cross-entropy of the logits against integer
+  labels; ``batch`` is ``(x, y)`` (what ``ImageDataset.loader`` yields) or ``{"x": ..., "y": ...}``.
+* language models (transformers' BERT / Mistral): the model's own loss from ``labels`` (masked-LM:
+  cross-entropy over positions with label != -100; causal LM: the model shifts labels by one);
+  ``batch`` is a dict of model keyword arguments (``LMBlocks.batch()``), or the list
+  ``[input_ids, attention_mask, labels]`` a ``LMBlocks.loader()`` yields, or
+  ``(input_ids, labels)``.
+
+``reduction="none"`` gives one loss per sample (for per-sample gradients, the empirical Fisher of
+Sec. V-A): cross-entropy per image; for LMs the mean over that sample's labelled positions. For a
+causal LM without padding the mean of these equals the model's loss; for a masked LM the model
+weights every masked position equally across the batch, so the two means can differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.lm import IGNORE_INDEX
+from ..errors import InvalidArgumentError, NonFiniteError
+
+__all__ = ["classification_loss", "forward_loss", "is_language_model", "lm_loss"]
+
+Reduction = Literal["mean", "none"]
+
+
+def is_language_model(model: nn.Module) -> bool:
+    """True for a transformers model (it has a ``config`` with a ``model_type``)."""
+    cfg = getattr(model, "config", None)
+    return cfg is not None and hasattr(cfg, "model_type")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "none"):
+        raise InvalidArgumentError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
+
+
+def classification_loss(model: nn.Module, batch: Any, reduction: Reduction = "mean") -> torch.Tensor:
+    """Cross-entropy of ``model(x)`` (logits) against integer labels ``y``.
+
+    >>> import torch
+    >>> from qnewton.models import paper_dnn
+    >>> batch = (torch.zeros(5, 4), torch.zeros(5, dtype=torch.long))
+    >>> classification_loss(paper_dnn(4, (3,), 2), batch).shape
+    torch.Size([])
+    """
+    _check_reduction(reduction)
+    if isinstance(batch, Mapping) and "x" in batch and "y" in batch:
+        x, y = batch["x"], batch["y"]
+    elif isinstance(batch, Sequence) and len(batch) == 2:
+        x, y = batch
+    else:
+        raise InvalidArgumentError(
+            "`batch` for a classifier must be (x, y) or {'x': ..., 'y': ...}, got "
+            f"{type(batch).__name__}{' of length ' + str(len(batch)) if isinstance(batch, Sequence) else ''}."
+        )
+    logits = model(x)
+    if logits.ndim != 2 or y.shape != logits.shape[:1]:
+        raise InvalidArgumentError(
+            f"`batch`: logits of shape {tuple(logits.shape)} do not match labels of shape {tuple(y.shape)}; "
+            f"expected (n, classes) logits and (n,) integer labels."
+        )
+    return F.cross_entropy(logits, y.long(), reduction=reduction)
+
+
+def _lm_kwargs(batch: Any) -> dict[str, torch.Tensor]:
+    if isinstance(batch, Mapping):
+        kw = dict(batch)
+    elif isinstance(batch, Sequence) and len(batch) == 3:
+        kw = {"input_ids": batch[0], "attention_mask": batch[1], "labels": batch[2]}
+    elif isinstance(batch, Sequence) and len(batch) == 2:
+        kw = {"input_ids": batch[0], "labels": batch[1]}
+    else:
+        raise InvalidArgumentError(
+            "`batch` for a language model must be a dict of model arguments with 'labels', "
+            "[input_ids, attention_mask, labels] or (input_ids, labels)."
+        )
+    if kw.get("labels") is None:
+        raise InvalidArgumentError("`batch` has no 'labels'; a language model computes its loss from them.")
+    # transformers flattens labels with .view(); a sliced (non-contiguous) tensor would fail there
+    kw["labels"] = kw["labels"].contiguous()
+    return kw
+
+
+def lm_loss(model: nn.Module, batch: Any, reduction: Reduction = "mean") -> torch.Tensor:
+    """The transformers model's own LM loss (``reduction="mean"``) or per-sample losses."""
+    _check_reduction(reduction)
+    kw = _lm_kwargs(batch)
+    if reduction == "mean":
+        out = model(**kw)
+        return out.loss
+    labels = kw.pop("labels")
+    logits = model(**kw).logits.float()
+    name = type(model).__name__
+    if "CausalLM" in name:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    elif "MaskedLM" not in name:
+        raise InvalidArgumentError(
+            f"`model` ({name}) is neither a *ForCausalLM nor a *ForMaskedLM; reduction='none' needs to "
+            f"know whether labels are shifted."
+        )
+    tok = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
+    count = (labels != IGNORE_INDEX).sum(dim=1)
+    return tok.sum(dim=1) / count.clamp(min=1)
+
+
+def forward_loss(
+    model: nn.Module, batch: Any, reduction: Reduction = "mean", *, check_finite: bool = False
+) -> torch.Tensor:
+    """The training loss of ``model`` on ``batch``, whatever the model family.
+
+    Args:
+        model: a classifier returning logits (``paper_dnn()``) or a transformers LM.
+        batch: see the module docstring.
+        reduction: ``"mean"`` (a scalar) or ``"none"`` (one value per sample).
+        check_finite: raise instead of returning a NaN/Inf loss.
+
+    Raises:
+        InvalidArgumentError: the batch does not fit the model family.
+        NonFiniteError: ``check_finite`` and the loss is NaN/Inf.
+    """
+    fn = lm_loss if is_language_model(model) else classification_loss
+    loss = fn(model, batch, reduction)
+    if check_finite and not bool(torch.isfinite(loss).all()):
+        raise NonFiniteError(
+            "the loss is NaN/Inf; lower the step size or regularize the Newton step (a diverged step)."
+        )
+    return loss
