@@ -76,9 +76,9 @@ def prune_symmetric(
     Example:
         >>> import numpy as np
         >>> A = np.array([[4., 3., 0.], [3., 1., 2.], [0., 2., 5.]])
-        >>> prune_symmetric(A, 1)
-        array([[0., 3., 0.],
-               [3., 0., 0.],
+        >>> prune_symmetric(A, 1)  # 5 and 4 fill rows 2 and 0 first, so 3 and 2 are refused
+        array([[4., 0., 0.],
+               [0., 1., 0.],
                [0., 0., 5.]])
     """
     a, kind = as_numpy(A, "A")
