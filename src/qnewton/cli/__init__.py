@@ -9,7 +9,9 @@ import sys
 from collections.abc import Sequence
 
 # module name -> one-line summary; the module must define register(subparsers) -> None
-_COMMANDS: dict[str, str] = {}
+_COMMANDS: dict[str, str] = {
+    "demo": "the linear-algebra core on a real Hessian from the embedded data",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
