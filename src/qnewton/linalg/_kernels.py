@@ -254,7 +254,7 @@ def band_collect(a, r, full, open_idx, lo, hi, counts, vals, rows, cols):  # pra
     return m
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def band_sample(a, r, full, rows, hi, d):  # pragma: no cover - compiled
     """Scan whole rows (``rows``, a random sample of open rows) for the next band's threshold:
     returns the candidate values below ``hi`` and each sampled row's count of sure entries.
@@ -264,7 +264,7 @@ def band_sample(a, r, full, rows, hi, d):  # pragma: no cover - compiled
     cnt = np.zeros(m, np.int64)
     sure = np.zeros(m, np.int64)
     buf = np.empty((m, n), np.float64)
-    for t in prange(m):
+    for t in range(m):  # a few rows: not worth a parallel region
         i = rows[t]
         k = 0
         su = 0

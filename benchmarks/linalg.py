@@ -1,0 +1,136 @@
+"""Benchmark of qnewton.linalg: condition-number methods and symmetric pruning.
+
+For N = 1024 and 4096 (and 12544, the paper's Hessian block, with --big):
+  * each kappa method's measured time and its error against the known exact kappa;
+  * symmetric pruning time at several oracle sparsities d against one Cholesky factorization of
+    the same matrix (the faster of torch and scipy), and pruning's peak memory against the
+    matrix's own size (measured in a fresh subprocess from /proc/self/status).
+
+Test matrix: A = Q diag(lambda) Q^T + eps*I-like spectrum typical of a regularized Hessian (a dense
+cluster just above eps, an exponential bulk, a few outliers up to 1e3*eps), so the exact kappa is
+known by construction. Not part of the test suite: `python benchmarks/linalg.py [--big]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import torch
+from _common import best_of, machine, markdown_table, print_machine
+
+from qnewton.linalg import estimate_condition, prune_symmetric
+
+
+def hessian_like(n: int, eps: float, dtype, seed: int = 0) -> tuple[np.ndarray, float]:
+    rng = np.random.default_rng(seed)
+    k1, k2 = int(0.6 * n), int(0.35 * n)
+    lam = eps + np.concatenate([
+        eps * rng.uniform(-0.02, 0.02, k1),
+        rng.exponential(eps, k2),
+        eps * np.logspace(0, 3, n - k1 - k2),
+    ])
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    a = (q * lam) @ q.T
+    a = (a + a.T) / 2
+    return a.astype(dtype), float(lam.max() / lam.min())
+
+
+def cholesky_seconds(a: np.ndarray) -> float:
+    t = torch.from_numpy(a)
+    torch_s = best_of(lambda: torch.linalg.cholesky(t))
+    scipy_s = best_of(lambda: scipy.linalg.cholesky(a, lower=True, check_finite=False, overwrite_a=False))
+    return min(torch_s, scipy_s)
+
+
+_MEM_SCRIPT = """
+import sys, numpy as np
+from qnewton.linalg import prune_symmetric
+def rss(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+a = np.load(sys.argv[1])
+prune_symmetric(a[:128, :128].copy(), 4)  # compile / load the kernels first
+base = rss('VmRSS:')
+prune_symmetric(a, int(sys.argv[2]))
+print(rss('VmHWM:') - base, a.nbytes)
+"""
+
+
+def peak_memory(a: np.ndarray, d: int) -> tuple[int, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "a.npy"
+        np.save(path, a)
+        out = subprocess.run([sys.executable, "-c", _MEM_SCRIPT, str(path), str(d)], capture_output=True,
+                             text=True, check=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--big", action="store_true", help="also N = 12544 (several minutes)")
+    ap.add_argument("--sizes", type=int, nargs="*", default=None)
+    ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
+    ap.add_argument("--fractions", type=float, nargs="*", default=[0.01, 0.05, 0.25, 0.5])
+    ap.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    args = ap.parse_args()
+    sizes = args.sizes or ([1024, 4096] + ([12544] if args.big else []))
+    info = machine()
+    print_machine(info)
+    prune_symmetric(np.eye(128), 4)  # compile the kernels outside the timed region
+    results = {"machine": info, "kappa": [], "pruning": []}
+    for n in sizes:
+        for dt in args.dtypes:
+            eps = 1.0
+            a, kappa = hessian_like(n, eps, np.dtype(dt))
+            for method, opts in [("lanczos", {}), ("gershgorin", {"eps": eps * 0.98}), ("merikoski", {}),
+                                 ("exact", {})]:
+                if method == "exact" and n > 4096:
+                    continue
+                est = estimate_condition(a, method, **opts)
+                results["kappa"].append({
+                    "n": n, "dtype": dt, "method": method, "seconds": est.seconds, "kappa_true": kappa,
+                    "kappa_est": est.value, "log_ratio": est.log_value - math.log(kappa),
+                    "upper_bound": est.upper_bound,
+                })
+            chol = cholesky_seconds(a)
+            for frac in args.fractions:
+                d = max(1, int(frac * n))
+                s = best_of(lambda: prune_symmetric(a, d))
+                extra, nbytes = peak_memory(a, d)
+                results["pruning"].append({
+                    "n": n, "dtype": dt, "d": d, "prune_seconds": s, "cholesky_seconds": chol,
+                    "ratio": s / chol, "peak_extra_bytes": extra, "matrix_bytes": nbytes,
+                    "peak_total_over_matrix": (extra + nbytes) / nbytes,
+                })
+            print(f"done N={n} {dt}", file=sys.stderr, flush=True)
+
+    print("## Condition-number methods (measured time; error vs the known exact kappa)\n")
+    rows = []
+    for r in results["kappa"]:
+        err = (f"{r['kappa_est'] / r['kappa_true'] - 1:+.2e}" if abs(r["log_ratio"]) < 5
+               else f"x e^{r['log_ratio']:.0f}")
+        rows.append([r["n"], r["dtype"], r["method"], f"{r['seconds'] * 1e3:.1f}", f"{r['kappa_true']:.4g}",
+                     err, "yes" if r["upper_bound"] else "no"])
+    print(markdown_table(["N", "dtype", "method", "time [ms]", "true kappa", "relative error", "upper bound"],
+                         rows))
+    print("\n## Symmetric pruning vs one Cholesky of the same matrix (measured)\n")
+    rows = [[r["n"], r["dtype"], r["d"], f"{r['d'] / r['n']:.0%}", f"{r['prune_seconds']:.3f}",
+             f"{r['cholesky_seconds']:.3f}", f"{r['ratio']:.2f}", f"{r['peak_total_over_matrix']:.2f}"]
+            for r in results["pruning"]]
+    print(markdown_table(["N", "dtype", "d", "d/N", "prune [s]", "Cholesky [s]", "prune / Cholesky",
+                          "peak memory / matrix"], rows))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
