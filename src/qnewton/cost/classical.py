@@ -15,6 +15,7 @@ than the calibrated sizes is an extrapolation of the N^3 law; estimates say so.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -145,6 +146,7 @@ def fit_cubic_constant(sizes: Sequence[int], seconds: Sequence[float]) -> tuple[
     return c, (0.0 if rms < 1e-12 else rms)
 
 
+@functools.lru_cache(maxsize=1)  # the backends timed one after the other share one matrix per size
 def _spd_matrix(n: int, dtype: str, seed: int) -> np.ndarray:
     # I + (G + G^T) / (4 sqrt(n)): eigenvalues in about [0.3, 1.7], built in O(N^2) (no GEMM).
     rng = np.random.default_rng(seed)
@@ -307,7 +309,13 @@ def calibrate_classical(
     if not backends:
         raise InvalidArgumentError(f"`backends` is empty; pass some of {', '.join(BACKENDS)}.")
     measure = measure or measure_cholesky_solve
-    timings = {b: [float(measure(n, b, dtype, repeats)) for n in sizes] for b in backends}
+    timings: dict[str, list[float]] = {b: [] for b in backends}
+    try:
+        for n in sizes:
+            for b in backends:
+                timings[b].append(float(measure(n, b, dtype, repeats)))
+    finally:
+        _spd_matrix.cache_clear()
     best_backend = tuple(min(backends, key=lambda b, i=i: timings[b][i]) for i in range(len(sizes)))
     best = tuple(timings[b][i] for i, b in enumerate(best_backend))
     c, rms = fit_cubic_constant(sizes, best)

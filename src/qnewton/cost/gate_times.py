@@ -51,7 +51,7 @@ IBM_SHERBROOKE = MappingProxyType(
 _PRESETS = (
     GateTime(
         "ibm_sherbrooke",
-        IBM_SHERBROOKE["ecr"] + IBM_SHERBROOKE["sx"],
+        589.9e-9,  # IBM_SHERBROOKE["ecr"] + IBM_SHERBROOKE["sx"], written out to avoid 5.899000000000001e-07
         "IBM ibm_sherbrooke (Eagle r3) published device properties (qiskit-ibm-runtime "
         "FakeSherbrooke snapshots, 2023-2025): ECR 533 ns median, sx/x 56.9 ns, rz virtual (0 ns)",
         "One query step = one layer of the native entangling gate plus one single-qubit layer "

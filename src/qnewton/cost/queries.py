@@ -166,8 +166,12 @@ def jennings_expected_queries(kappa: Any, eps: Any, alpha: Any = 1.0) -> FloatOr
     """Expected block-encoding queries until success: Q* / (0.39 - 0.204 eps).
 
     Repeat-until-success with a heralded failure, so the number of attempts is geometric with
-    mean 1/p. Source: arXiv:2305.11352 v1, Theorem 1; the Q-Newton paper (arXiv:2405.00252,
-    Sec. II-E) uses this expected count but prints the coefficient as 0.201 instead of 0.204.
+    mean 1/p. Unlike Q*, this is not monotone in eps at the top of the range: above eps ~ 3e-3
+    (large kappa, where the eps-free term dominates Q*) to ~0.1 (kappa near sqrt(12)), p falls
+    faster than Q*, so a looser eps costs slightly more.
+
+    Source: arXiv:2305.11352 v1, Theorem 1; the Q-Newton paper (arXiv:2405.00252, Sec. II-E) uses
+    this expected count but prints the coefficient as 0.201 instead of 0.204.
 
     Args/Raises/Warns: as :func:`jennings_queries`.
 
