@@ -1,0 +1,21 @@
+"""Linear solvers behind one interface: ``solver.solve(H, g) -> SolveResult(x, report)``.
+
+* :class:`CholeskySolver`: the classical route (LAPACK Cholesky, indefinite fallbacks).
+* :class:`EmulatedQLSASolver`: the quantum route, emulated (ideal or noisy readout), with the
+  modeled QLSA time from :mod:`qnewton.cost`.
+* :class:`QSVTCircuitSolver` (needs the ``quantum`` extra): a real QSVT circuit on PennyLane's
+  state-vector simulator for N <= 16.
+"""
+
+from .base import LinearSolver, Route, SolveReport, SolveResult
+from .classical import CholeskySolver
+from .emulated import EmulatedQLSASolver
+
+__all__ = [
+    "CholeskySolver",
+    "EmulatedQLSASolver",
+    "LinearSolver",
+    "Route",
+    "SolveReport",
+    "SolveResult",
+]

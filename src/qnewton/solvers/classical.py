@@ -1,0 +1,157 @@
+"""The classical route: a LAPACK factorization and two triangular solves, never an inverse.
+
+For an SPD block (what a regularized Hessian should be) the solve is a Cholesky factorization,
+LAPACK ``?potrf`` through torch or scipy, whichever is faster at that size here (REFERENCE.md
+section 7 measured scipy ahead up to N ~ 2000 and torch from N ~ 4000; ``benchmarks/solvers.py``
+re-measures it). An explicit inverse (the public reference code's path, ``inv(H) @ g``) costs
+3.5-6x a Cholesky and is less accurate; it is not offered.
+
+When the block is not positive definite (a Hessian near a saddle, regularized too little) the
+factorization fails; the solver then issues :class:`~qnewton.errors.IndefiniteMatrixWarning` and
+applies the configured fallback:
+
+* ``"ldl"`` (default): symmetric-indefinite Bunch-Kaufman factorization (LAPACK ``?sysv``), which
+  returns the exact Newton step H^{-1} g of the indefinite block, as the paper's LU solve would;
+* ``"eigh-abs"``: the eigendecomposition with |lambda| in place of lambda (saddle-free Newton,
+  Dauphin et al. 2014), floored at ``abs_floor * max|lambda|``: always a descent direction;
+* ``"raise"``: :class:`~qnewton.errors.NotPositiveDefiniteError`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from .._validation import check_positive
+from ..errors import (
+    IllConditionedWarning,
+    IndefiniteMatrixWarning,
+    InvalidArgumentError,
+    NotPositiveDefiniteError,
+    SingularMatrixError,
+)
+from ._system import System, as_system, relative_residual
+from .base import Route, SolveReport, SolveResult
+
+__all__ = ["CholeskySolver"]
+
+Backend = Literal["auto", "torch", "scipy"]
+Fallback = Literal["ldl", "eigh-abs", "raise"]
+
+#: Below this size scipy's Cholesky is faster here, at and above it torch's (benchmarks/solvers.py).
+TORCH_FROM_N = 3000
+
+
+@dataclass(frozen=True)
+class CholeskySolver:
+    """Classical solve of H x = g by Cholesky (SPD) with a documented indefinite fallback.
+
+    Attributes:
+        backend: ``"auto"`` (scipy below :data:`TORCH_FROM_N`, torch above), ``"torch"`` or ``"scipy"``.
+        indefinite: fallback when H is not positive definite (``"ldl"``, ``"eigh-abs"``, ``"raise"``).
+        abs_floor: relative eigenvalue floor of the ``"eigh-abs"`` fallback.
+        compute_residual: report ||H x - g|| / ||g|| (one extra matvec).
+        symmetry_rtol: tolerance of the symmetry check (None: dtype default).
+
+    Example:
+        >>> import numpy as np
+        >>> x, report = CholeskySolver().solve(np.array([[4.0, 1.0], [1.0, 3.0]]), np.array([1.0, 2.0]))
+        >>> np.round(x, 6).tolist(), report.route, report.details["factorization"]
+        ([0.090909, 0.636364], 'classical', 'cholesky')
+    """
+
+    backend: Backend = "auto"
+    indefinite: Fallback = "ldl"
+    abs_floor: float = 1e-8
+    compute_residual: bool = True
+    symmetry_rtol: float | None = None
+
+    name: ClassVar[str] = "cholesky"
+    route: ClassVar[Route] = "classical"
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "torch", "scipy"):
+            raise InvalidArgumentError(f"`backend` must be 'auto', 'torch' or 'scipy', got {self.backend!r}.")
+        if self.indefinite not in ("ldl", "eigh-abs", "raise"):
+            raise InvalidArgumentError(
+                f"`indefinite` must be 'ldl', 'eigh-abs' or 'raise', got {self.indefinite!r}."
+            )
+        check_positive(self.abs_floor, "abs_floor")
+
+    def solve(self, H, g) -> SolveResult:
+        """Solve H x = g (g of shape (N,) or (N, k)); x comes back in g's kind and dtype."""
+        sys_ = as_system(H, g, symmetry_rtol=self.symmetry_rtol)
+        h = sys_.h.toarray() if sys_.sparse else sys_.h
+        backend = self.backend if self.backend != "auto" else ("torch" if sys_.n >= TORCH_FROM_N else "scipy")
+        t0 = time.perf_counter()
+        x = _cholesky_solve(h, sys_.b, backend)
+        details: dict = {"backend": backend, "factorization": "cholesky", "fallback": None}
+        if x is None:
+            x = self._fallback(h, sys_, details)
+        seconds = time.perf_counter() - t0
+        residual = relative_residual(h, x, sys_.b) if self.compute_residual else None
+        report = SolveReport(self.name, "classical", sys_.n, seconds, None, residual, details)
+        return SolveResult(sys_.wrap(x), report)
+
+    def _fallback(self, h: np.ndarray, sys_: System, details: dict) -> np.ndarray:
+        if self.indefinite == "raise":
+            raise NotPositiveDefiniteError(
+                f"`H` ({sys_.n} x {sys_.n}) is not positive definite (Cholesky failed). Regularize it "
+                f"more (H + eps*I with a larger eps) or choose indefinite='ldl' or 'eigh-abs'."
+            )
+        warnings.warn(
+            f"H ({sys_.n} x {sys_.n}) is not positive definite; solved with the {self.indefinite!r} "
+            f"fallback. A larger regularization eps makes the block SPD.",
+            IndefiniteMatrixWarning,
+            stacklevel=3,
+        )
+        details["fallback"] = self.indefinite
+        if self.indefinite == "ldl":
+            details["factorization"] = "ldl (Bunch-Kaufman, ?sysv)"
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+                try:
+                    return scipy.linalg.solve(h, sys_.b, assume_a="sym", check_finite=False)
+                except scipy.linalg.LinAlgWarning as w:
+                    warnings.warn(f"H is ill-conditioned: {w}", IllConditionedWarning, stacklevel=4)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+                        return scipy.linalg.solve(h, sys_.b, assume_a="sym", check_finite=False)
+                except np.linalg.LinAlgError as exc:
+                    raise SingularMatrixError(
+                        f"`H` ({sys_.n} x {sys_.n}) is singular ({exc}); regularize it (H + eps*I)."
+                    ) from exc
+        details["factorization"] = "eigh, |lambda| (saddle-free)"
+        lam, v = np.linalg.eigh(h.astype(np.float64))
+        mags = np.maximum(np.abs(lam), self.abs_floor * max(np.abs(lam).max(), np.finfo(float).tiny))
+        details["negative_eigenvalues"] = int((lam < 0).sum())
+        b = sys_.b.astype(np.float64)
+        coef = v.T @ b
+        coef = coef / (mags if b.ndim == 1 else mags[:, None])
+        return (v @ coef).astype(h.dtype)
+
+
+def _cholesky_solve(h: np.ndarray, b: np.ndarray, backend: str) -> np.ndarray | None:
+    """x from a Cholesky factorization, or None when H is not positive definite."""
+    if backend == "torch":
+        ht = torch.from_numpy(np.ascontiguousarray(h))
+        factor, info = torch.linalg.cholesky_ex(ht)
+        if int(info) != 0:
+            return None
+        bt = torch.from_numpy(np.ascontiguousarray(b))
+        x = torch.cholesky_solve(bt.reshape(len(b), -1), factor)
+        return x.reshape(b.shape).numpy()
+    try:
+        c = scipy.linalg.cho_factor(h, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    x = scipy.linalg.cho_solve(c, b, check_finite=False)
+    if not np.all(np.isfinite(x)):  # a pivot so small the solve overflowed: treat as not PD
+        return None
+    return x
