@@ -50,9 +50,8 @@ def test_fit_is_the_relative_least_squares_solution(rng):
     sizes = np.array([300, 600, 1200, 2400.0])
     t = 1e-11 * sizes**3 * np.exp(rng.normal(0, 0.1, 4))
     c, rms = fit_cubic_constant(sizes, t)
-    # independent: minimize sum ((t - C n^3)/t)^2 with numpy's lstsq on the scaled system
-    a = (sizes**3 / t)[:, None]
-    ref = np.linalg.lstsq(a, np.ones(4), rcond=None)[0][0]
+    # independent: numpy's least squares on t = C n^3
+    ref = np.linalg.lstsq((sizes**3)[:, None], t, rcond=None)[0][0]
     assert c == pytest.approx(ref, rel=1e-12)
     assert rms == pytest.approx(np.sqrt(np.mean((c * sizes**3 / t - 1) ** 2)))
     assert 0 < rms < 0.3
@@ -75,6 +74,11 @@ def test_calibration_recovers_c_from_synthetic_timings_and_picks_faster_backend(
     assert len(fake.calls) == 6 and all(call[3] == 2 for call in fake.calls)
     exact = calibrate_classical((500, 1000), measure=FakeMeasure(c_scipy=4e-12, c_torch=5e-12))
     assert exact.c == pytest.approx(4e-12, rel=1e-14) and exact.rel_rms == 0.0
+
+
+def test_measure_stops_at_the_time_budget():
+    ticks = iter([0.0, 3.0, 4.0, 4.1])  # the first run takes 3 s > budget: no second run
+    assert measure_cholesky_solve(20, "scipy", repeats=5, timer=lambda: next(ticks)) == pytest.approx(3.0)
 
 
 def test_measure_uses_the_timer_and_keeps_the_minimum():

@@ -34,3 +34,13 @@ def test_public_api_is_curated():
         obj = getattr(cost, name)
         if callable(obj) and not isinstance(obj, type):
             assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_cost_does_not_import_solvers():
+    # the solvers import qnewton.cost: the reverse import would be a cycle
+    import subprocess
+    import sys
+
+    code = "import sys, qnewton.cost; print('qnewton.solvers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -145,3 +145,18 @@ def test_default_ancillas():
 def test_logical_qubits_bad_input(n, ancillas):
     with pytest.raises(InvalidArgumentError):
         logical_qubits(n, ancillas)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_alpha_norm_fallback_without_linalg(monkeypatch, sparse):
+    # block_encoding_alpha works (numpy/scipy norm) when qnewton.linalg.spectral_norm is unavailable
+    import sys
+
+    monkeypatch.setitem(sys.modules, "qnewton.linalg", None)
+    monkeypatch.setitem(sys.modules, "qnewton.linalg.lanczos", None)
+    n = 300 if sparse else 40
+    a = laplacian(n)
+    got = block_encoding_alpha(sp.csr_matrix(a) if sparse else a, 3)
+    assert got == pytest.approx(6 / laplacian_norm(n), rel=1e-8)
+    got_ns = block_encoding_alpha(sp.csr_matrix(a) if sparse else a, 3, symmetric=False)
+    assert got_ns == pytest.approx(6 / laplacian_norm(n), rel=1e-8)

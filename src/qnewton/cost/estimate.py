@@ -22,10 +22,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..solvers.base import Route
-
 __all__ = ["BASES", "Basis", "CostEstimate", "CostModel"]
 
+# Same values as qnewton.solvers.base.Route; not imported from there because the solvers import
+# this package (an import cycle through qnewton.solvers.__init__).
+Route = Literal["classical", "quantum"]
 Basis = Literal["measured", "modeled", "calibrated-prediction", "assumed-prediction"]
 #: The allowed values of :attr:`CostEstimate.basis`, with their meaning.
 BASES: Mapping[str, str] = MappingProxyType(

@@ -9,10 +9,9 @@ import numpy as np
 
 from .._validation import check_fraction, check_int_range
 from ..errors import InvalidArgumentError
-from ..solvers.base import Route
 from ._inputs import as_float_array, out, require_at_least
 from .encoding import default_ancillas, logical_qubits
-from .estimate import CostEstimate
+from .estimate import CostEstimate, Route
 from .gate_times import GateTime, resolve_gate_time
 from .queries import QueryModel, get_query_model
 from .readout import AMPLITUDE_ESTIMATION_SUCCESS, amplitude_estimation_calls, tomography_copies
