@@ -174,9 +174,14 @@ def inverse_polynomial(
 
     m = n
     c = _odd_coefficients(p(_half_nodes(m)), m)  # exact: p is odd of degree 2m - 1
-    # max |p| on [0, 1]: dense grid near the gap where the maximum sits, then a coarser one.
-    grid = np.concatenate([np.linspace(a / 50, 2 * a, 40 * m + 200), np.linspace(2 * a, 1.0, 20 * m + 200)])
-    pmax = float(np.abs(cheb_odd_eval(c, grid)).max())
+    # max |p| on [0, 1] (p is odd): a grid dense near the gap, where the maximum sits, then a
+    # local refinement around the best grid point.
+    knee = min(2.0 * a, 1.0)
+    grid = np.concatenate([np.linspace(0.0, knee, 40 * m + 200), np.linspace(knee, 1.0, 20 * m + 200)])
+    vals = np.abs(cheb_odd_eval(c, grid))
+    i = int(np.argmax(vals))
+    local = np.linspace(grid[max(i - 2, 0)], grid[min(i + 2, len(grid) - 1)], 2001)
+    pmax = float(max(vals[i], np.abs(cheb_odd_eval(c, local)).max()))
     # f = (max_abs / pmax) p ~ (max_abs / pmax) / x = scale / (kappa x)
     return InversePolynomial(
         coeffs=c * (max_abs / pmax),

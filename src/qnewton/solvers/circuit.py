@@ -289,7 +289,7 @@ class QSVTCircuitSolver:
         )
         phase_seconds = time.perf_counter() - t_phase
         angles = _qsp.wx_to_qsvt_angles(phases.phases)
-        u_mat = qml.BlockEncode.compute_matrix(prob.a, subspace=(prob.m, prob.m, 2 * prob.m))
+        u_mat = block_encoding_unitary(prob.a)
 
         t_sim = time.perf_counter()
         with _single_thread_blas():
@@ -448,25 +448,6 @@ class QSVTCircuitSolver:
 
     # -- circuits ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _body(qml: Any, prob: _Problem, u_mat: np.ndarray, angles: np.ndarray) -> None:
-        """Queue H(re) . StatePrep(b) . QSVT(U_A, +-phi) . H(re) on wires 0 (re), 1 (be), 2.. (system)."""
-        sysw = list(range(2, 2 + prob.qubits))
-        enc = [1, *sysw]
-        qml.Hadamard(0)
-        qml.StatePrep(prob.b, wires=sysw)
-        ua = qml.QubitUnitary(u_mat, wires=enc)
-        # PCPhase(phi) on re = |0>, PCPhase(phi) PCPhase(-2 phi) = PCPhase(-phi) on re = |1>.
-        projectors = [
-            qml.prod(
-                qml.PCPhase(phi, dim=prob.m, wires=enc),
-                qml.ctrl(qml.PCPhase(-2.0 * phi, dim=prob.m, wires=enc), control=0),
-            )
-            for phi in angles
-        ]
-        qml.QSVT(ua, projectors)
-        qml.Hadamard(0)
-
     def _device(self, qml: Any, n_wires: int) -> Any:
         cfg = self.config
         kwargs: dict[str, Any] = {"wires": list(range(n_wires))}
@@ -487,7 +468,7 @@ class QSVTCircuitSolver:
 
         @qml.qnode(dev)
         def circuit() -> Any:
-            self._body(qml, prob, u_mat, angles)
+            queue_real_qsvt(qml, u_mat, angles, prob.b)
             return qml.state()
 
         state = np.asarray(_expanded(qml, circuit)()).reshape(2, 2, prob.m)
@@ -510,7 +491,7 @@ class QSVTCircuitSolver:
 
         @qml.qnode(dev)
         def stage1() -> Any:
-            self._body(qml, prob, u_mat, angles)
+            queue_real_qsvt(qml, u_mat, angles, prob.b)
             return qml.probs(wires=list(range(nw)))
 
         probs = np.asarray(qml.set_shots(_expanded(qml, stage1), shots=shots)()).reshape(2, 2, prob.m)
@@ -523,16 +504,25 @@ class QSVTCircuitSolver:
             )
         mag = np.sqrt(good / p_succ)
 
-        # Signs: (|0>|circuit> + |1>|00>|r>) / sqrt(2), then H on the control c (last wire):
-        # P(c=0, 00, i) - P(c=1, 00, i) = psi_i r_i with r_i >= 0, so sign(psi_i) = sign of the difference.
+        # Signs: (|0> V|00 b> + |1> |00 r>) / sqrt(2), then H on the control c (the last wire):
+        # P(c=0, 00, i) - P(c=1, 00, i) = psi_i r_i with r_i >= 0, so sign(psi_i) = sign of the
+        # difference. |b> is prepared unconditionally; the c = 1 branch maps it to |r> with the
+        # Householder reflection I - 2 v v^T, v = (b - r) / ||b - r|| (a controlled unitary, so
+        # no controlled state preparation is needed).
         c = nw
         sysw = list(range(2, nw))
+        r = np.zeros(prob.m)
+        r[:] = mag
+        v = prob.b - r
+        vn = float(np.linalg.norm(v))
+        refl = np.eye(prob.m) - (2.0 / vn**2) * np.outer(v, v) if vn > 1e-14 else np.eye(prob.m)
 
         @qml.qnode(dev)
         def stage2() -> Any:
+            qml.StatePrep(prob.b, wires=sysw)
             qml.Hadamard(c)
-            qml.ctrl(self._body, control=c, control_values=[0])(qml, prob, u_mat, angles)
-            qml.ctrl(qml.StatePrep, control=c, control_values=[1])(mag, wires=sysw)
+            qml.ctrl(queue_real_qsvt, control=c, control_values=[0])(qml, u_mat, angles, None)
+            qml.ctrl(qml.QubitUnitary(refl, wires=sysw), control=c, control_values=[1])
             qml.Hadamard(c)
             return qml.probs(wires=list(range(nw + 1)))
 
@@ -561,7 +551,7 @@ class QSVTCircuitSolver:
 
         @qml.qnode(dev)
         def circuit() -> Any:
-            self._body(qml, prob, u_mat, angles)
+            queue_real_qsvt(qml, u_mat, angles, prob.b)
             return qml.state()
 
         try:
@@ -583,17 +573,63 @@ class QSVTCircuitSolver:
 
 _SPECS_CACHE: dict[tuple, dict[str, Any]] = {}
 
-#: Operations the QSVT circuit is expanded into before simulation: the block-encoding calls and
-#: the projector phases. Simulating them one by one on the state costs O(d 2^w) work;
-#: default.qubit would otherwise build the whole QSVT matrix (d dense 2^w x 2^w products).
-_KEEP = frozenset(
-    {"StatePrep", "Hadamard", "QubitUnitary", "Adjoint(QubitUnitary)", "PCPhase", "C(PCPhase)",
-     "C(StatePrep)", "C(Hadamard)", "C(QubitUnitary)", "C(Adjoint(QubitUnitary))", "C(C(PCPhase))"}
-)  # fmt: skip
+
+def block_encoding_unitary(a: np.ndarray) -> np.ndarray:
+    """U_A = [[A, sqrt(I - A A^T)], [sqrt(I - A^T A), -A^T]] for ||A||_2 <= 1, without rescaling.
+
+    ``qml.BlockEncode(A)`` divides A by max(||A A^T||_inf, ||A^T A||_inf) when that exceeds 1,
+    which happens for most dense A with ||A||_2 = 1 (the infinity norm bounds the 2-norm from
+    above), so the QSVT would transform a silently shrunken matrix. Its static
+    ``compute_matrix`` builds the same unitary without the rescaling; it is wrapped in a
+    ``qml.QubitUnitary`` instead.
+    """
+    qml = _import_pennylane()
+    m, k = a.shape
+    return np.asarray(qml.BlockEncode.compute_matrix(a, subspace=(m, k, m + k)))
+
+
+def queue_real_qsvt(qml: Any, u_mat: np.ndarray, angles: np.ndarray, b: np.ndarray | None) -> None:
+    """Queue [StatePrep(b)] . H(0) . QSVT(U_A; +-phi) . H(0): the |00> block of the result is Re P(A).
+
+    Wires: 0 the real-part ancilla, 1 the block-encoding ancilla, 2 .. 1 + log2(m) the system
+    (``u_mat`` is the 2m x 2m block encoding on wires 1, 2, ...). Each projector is PCPhase(phi) on
+    the block-encoding subspace times a PCPhase(-2 phi) controlled by wire 0, i.e. PCPhase(+phi)
+    in the |0> branch and PCPhase(-phi) in the |1> branch. For real symmetric A the -phi sequence
+    implements conj(P)(A), so the Hadamards leave (P(A) + conj(P)(A))/2 = Re P(A) on |0>.
+    """
+    m = u_mat.shape[0] // 2
+    sysw = list(range(2, 1 + m.bit_length()))  # m = 2^q: wires 2 .. q + 1
+    enc = [1, *sysw]
+    if b is not None:
+        qml.StatePrep(b, wires=sysw)
+    qml.Hadamard(0)
+    ua = qml.QubitUnitary(u_mat, wires=enc)
+    projectors = [
+        qml.prod(
+            qml.PCPhase(phi, dim=m, wires=enc),
+            qml.ctrl(qml.PCPhase(-2.0 * phi, dim=m, wires=enc), control=0),
+        )
+        for phi in angles
+    ]
+    qml.QSVT(ua, projectors)
+    qml.Hadamard(0)
+
+
+#: The structural operations expanded before simulation, leaving the block-encoding calls, the
+#: projector phases and their controlled forms. Simulating those one by one on the state costs
+#: O(d 2^w) work; default.qubit would otherwise build the whole QSVT matrix (d dense products).
+_STRUCTURAL = frozenset({"QSVT", "Prod", "ChangeOpBasis"})
+
+
+def _keep(op: Any) -> bool:
+    base = op
+    while hasattr(base, "base"):  # Controlled, Adjoint, ControlledQubitUnitary wrap one base op
+        base = base.base
+    return base.name not in _STRUCTURAL
 
 
 def _expanded(qml: Any, qnode: Any) -> Any:
-    return qml.transforms.decompose(qnode, stopping_condition=lambda op: op.name in _KEEP)
+    return qml.transforms.decompose(qnode, stopping_condition=_keep)
 
 
 def _estimate(qml: Any, prob: _Problem, degree: int) -> dict[str, Any] | None:
