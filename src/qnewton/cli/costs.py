@@ -312,6 +312,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, sweep in zip(axes, ("kappa", "d"), strict=True):
         sel = [r for r in rows if r["sweep"] == sweep]
+        missing: list[str] = []
         names = list(dict.fromkeys(r["gate_time_name"] + f"@{r['gate_time_s']!r}" for r in sel))
         xs_all = sorted({r[sweep] for r in sel})
         how = "calibrated here" if c["basis"] == "calibrated-prediction" else "given C"
@@ -328,9 +329,17 @@ def _plot(result: dict[str, Any], path: Path) -> None:
                     if cx["status"] == "crossover":
                         ax.plot([cx["value"]], [cx["seconds"]], "o", color=color, ms=8, mec="black")
                         ax.axvline(cx["value"], color=color, ls=":", lw=1)
+                        # label on the side with more room (log scale), so it is never clipped
+                        right = math.log(cx["value"]) < 0.5 * (math.log(cx["lo"]) + math.log(cx["hi"]))
                         ax.annotate(f"{'κ' if sweep == 'kappa' else 'd'}* = {cx['value']:.3g}",
-                                    (cx["value"], cx["seconds"]), textcoords="offset points", xytext=(6, -14),
+                                    (cx["value"], cx["seconds"]), textcoords="offset points",
+                                    xytext=(6 if right else -6, -14), ha="left" if right else "right",
                                     fontsize=8, color=color)  # fmt: skip
+                    else:
+                        missing.append(f"{cx['gate_time_name']}: {cx['status'].replace('-', ' ')}")
+        if missing:
+            ax.text(0.99, 0.02, "no crossover in range: " + "; ".join(missing), transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=7.5, color="dimgray", wrap=True)  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
         if sweep == "kappa":

@@ -166,7 +166,7 @@ def measure_cholesky_solve(
     *,
     timer: Callable[[], float] = time.perf_counter,
     seed: int = 0,
-    budget_s: float = 2.0,
+    budget_s: float = 1.0,
 ) -> float:
     """Best of ``repeats`` wall-clock seconds of one Cholesky factor + solve (one RHS) at size N.
 
