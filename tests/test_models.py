@@ -136,3 +136,34 @@ def test_missing_transformers_names_the_extra(monkeypatch):
 
     with pytest.raises(ImportError, match="nlp"):
         make_bert()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # inside torch.func
+def test_functional_loss_per_sample_grads_and_block_hessian():
+    from torch.func import grad, hessian, vmap
+
+    from qnewton.models import functional_loss
+
+    m = paper_dnn(input_dim=6, hidden=(4,), num_classes=3, activation="tanh", seed=0)
+    g = torch.Generator().manual_seed(2)
+    X, Y = torch.randn(5, 6, generator=g), torch.randint(0, 3, (5,), generator=g)
+    params = {k: v.detach() for k, v in m.named_parameters()}
+
+    def one(p, x, y):
+        return functional_loss(m, p, (x[None], y[None]))
+
+    per = vmap(grad(one), in_dims=(None, 0, 0))(params, X, Y)
+    for i in range(5):  # reference: one backward pass per sample
+        m.zero_grad()
+        forward_loss(m, (X[i : i + 1], Y[i : i + 1])).backward()
+        for k, p in m.named_parameters():
+            torch.testing.assert_close(per[k][i], p.grad)
+    w0 = params["fc1.weight"]
+    H = hessian(lambda w: functional_loss(m, {"fc1.weight": w}, (X, Y)))(w0).reshape(24, 24)
+    # reference: Hessian by double backward, one row at a time
+    w = w0.clone().requires_grad_(True)
+    loss = functional_loss(m, {"fc1.weight": w}, (X, Y))
+    gw = torch.autograd.grad(loss, w, create_graph=True)[0].reshape(-1)
+    rows = torch.stack([torch.autograd.grad(gw[i], w, retain_graph=True)[0].reshape(-1) for i in range(24)])
+    torch.testing.assert_close(H, rows)
+    torch.testing.assert_close(H, H.T)

@@ -212,3 +212,31 @@ def test_loss_decreases_with_sgd(factory, corpus):
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0] - 1.0, losses
+
+
+def test_per_sample_grads_with_vmap(corpus):
+    from torch.func import grad, vmap
+
+    from qnewton.models import functional_loss
+
+    model = make_mistral(num_hidden_layers=1)
+    b = causal_lm_blocks(corpus.valid, block_size=8, max_blocks=3).batch()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def one(p, ids, lab):
+        return functional_loss(model, p, {"input_ids": ids[None], "labels": lab[None]})
+
+    per = vmap(grad(one), in_dims=(None, 0, 0))(params, b["input_ids"], b["labels"])
+    model.zero_grad()
+    forward_loss(model, {"input_ids": b["input_ids"][1:2], "labels": b["labels"][1:2]}).backward()
+    for k, p in model.named_parameters():
+        torch.testing.assert_close(per[k][1], p.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_bench_module_runs():
+    from qnewton.models import _bench
+
+    records = _bench.main(["--batch", "2", "--seq", "8", "--reps", "1", "--warmup", "0"])
+    assert {r["model"] for r in records} == {"bert", "mistral", "paper_dnn"}
+    assert all(r["measured_seconds_median"] > 0 for r in records)

@@ -4,6 +4,7 @@
 * :func:`make_bert` / :func:`make_mistral`: BertForMaskedLM and MistralForCausalLM at hidden 64,
   4 layers, byte vocabulary, random seeded init (needs the ``nlp`` extra, imported lazily);
 * :func:`forward_loss`: scalar (or per-sample) loss of any of them on a batch;
+  :func:`functional_loss`: the same as a pure function of (some of) the parameters, for torch.func;
 * :func:`count_parameters_per_block`: parameters per Hessian block.
 """
 
@@ -16,7 +17,7 @@ from .lm import (
     mistral_config,
     require_transformers,
 )
-from .loss import classification_loss, forward_loss, is_language_model, lm_loss
+from .loss import classification_loss, forward_loss, functional_loss, is_language_model, lm_loss
 from .mlp import ACTIVATIONS, MLP, paper_dnn
 from .params import block_name, count_parameters, count_parameters_per_block, parameter_blocks
 
@@ -31,6 +32,7 @@ __all__ = [
     "count_parameters",
     "count_parameters_per_block",
     "forward_loss",
+    "functional_loss",
     "is_language_model",
     "lm_loss",
     "make_bert",

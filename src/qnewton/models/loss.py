@@ -17,7 +17,7 @@ weights every masked position equally across the batch, so the two means can dif
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -27,7 +27,7 @@ from torch import nn
 from ..data.lm import IGNORE_INDEX
 from ..errors import InvalidArgumentError, NonFiniteError
 
-__all__ = ["classification_loss", "forward_loss", "is_language_model", "lm_loss"]
+__all__ = ["classification_loss", "forward_loss", "functional_loss", "is_language_model", "lm_loss"]
 
 Reduction = Literal["mean", "none"]
 
@@ -53,6 +53,10 @@ def classification_loss(model: nn.Module, batch: Any, reduction: Reduction = "me
     torch.Size([])
     """
     _check_reduction(reduction)
+    return _classification(model, batch, reduction)
+
+
+def _classification(call: Callable[..., Any], batch: Any, reduction: Reduction) -> torch.Tensor:
     if isinstance(batch, Mapping) and "x" in batch and "y" in batch:
         x, y = batch["x"], batch["y"]
     elif isinstance(batch, Sequence) and len(batch) == 2:
@@ -62,7 +66,7 @@ def classification_loss(model: nn.Module, batch: Any, reduction: Reduction = "me
             "`batch` for a classifier must be (x, y) or {'x': ..., 'y': ...}, got "
             f"{type(batch).__name__}{' of length ' + str(len(batch)) if isinstance(batch, Sequence) else ''}."
         )
-    logits = model(x)
+    logits = call(x)
     if logits.ndim != 2 or y.shape != logits.shape[:1]:
         raise InvalidArgumentError(
             f"`batch`: logits of shape {tuple(logits.shape)} do not match labels of shape {tuple(y.shape)}; "
@@ -93,12 +97,15 @@ def _lm_kwargs(batch: Any) -> dict[str, torch.Tensor]:
 def lm_loss(model: nn.Module, batch: Any, reduction: Reduction = "mean") -> torch.Tensor:
     """The transformers model's own LM loss (``reduction="mean"``) or per-sample losses."""
     _check_reduction(reduction)
+    return _lm(model, model, batch, reduction)
+
+
+def _lm(model: nn.Module, call: Callable[..., Any], batch: Any, reduction: Reduction) -> torch.Tensor:
     kw = _lm_kwargs(batch)
     if reduction == "mean":
-        out = model(**kw)
-        return out.loss
+        return call(**kw).loss
     labels = kw.pop("labels")
-    logits = model(**kw).logits.float()
+    logits = call(**kw).logits.float()
     name = type(model).__name__
     if "CausalLM" in name:
         logits, labels = logits[:, :-1], labels[:, 1:]
@@ -127,8 +134,53 @@ def forward_loss(
         InvalidArgumentError: the batch does not fit the model family.
         NonFiniteError: ``check_finite`` and the loss is NaN/Inf.
     """
-    fn = lm_loss if is_language_model(model) else classification_loss
-    loss = fn(model, batch, reduction)
+    return _dispatch(model, model, batch, reduction, check_finite)
+
+
+def functional_loss(
+    model: nn.Module,
+    params: Mapping[str, torch.Tensor],
+    batch: Any,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """:func:`forward_loss` with some or all parameters replaced by ``params`` (name -> tensor),
+    via :func:`torch.func.functional_call`; parameters not in ``params`` are the module's own.
+
+    This is the pure function of the parameters that ``torch.func`` transforms need, e.g.
+    per-sample gradients for the empirical Fisher (each sample as a batch of one)::
+
+        def one(p, x, y):
+            return functional_loss(model, p, (x[None], y[None]))
+        grads = torch.func.vmap(torch.func.grad(one), in_dims=(None, 0, 0))(params, X, Y)
+
+    or one block's Hessian, ``torch.func.hessian(lambda w: functional_loss(model,
+    {"fc1.weight": w}, batch))(w0)``. Both work for the DNN and for the transformers models with
+    the default eager attention (LM batches: ``{"input_ids": ids[None], "labels": lab[None]}``).
+
+    >>> import torch
+    >>> from qnewton.models import paper_dnn
+    >>> m = paper_dnn(4, (3,), 2)
+    >>> b = (torch.ones(5, 4), torch.zeros(5, dtype=torch.long))
+    >>> w = {"fc1.weight": m.fc1.weight.detach()}
+    >>> bool(torch.equal(functional_loss(m, w, b), forward_loss(m, b)))
+    True
+    """
+    _check_reduction(reduction)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return torch.func.functional_call(model, dict(params), args, kwargs)
+
+    return _dispatch(model, call, batch, reduction, False)
+
+
+def _dispatch(
+    model: nn.Module, call: Callable[..., Any], batch: Any, reduction: Reduction, check_finite: bool
+) -> torch.Tensor:
+    _check_reduction(reduction)
+    if is_language_model(model):
+        loss = _lm(model, call, batch, reduction)
+    else:
+        loss = _classification(call, batch, reduction)
     if check_finite and not bool(torch.isfinite(loss).all()):
         raise NonFiniteError(
             "the loss is NaN/Inf; lower the step size or regularize the Newton step (a diverged step)."
