@@ -101,7 +101,14 @@ class EmulatedQLSASolver:
 
     # -- the solve ------------------------------------------------------------------------------
     def solve(
-        self, H, g, *, kappa: float | None = None, d: int | None = None, norm2: float | None = None
+        self,
+        H,
+        g,
+        *,
+        kappa: float | None = None,
+        d: int | None = None,
+        norm2: float | None = None,
+        rng: np.random.Generator | None = None,
     ) -> SolveResult:
         """Emulate a QLSA solve of H x = g for a vector g.
 
@@ -112,6 +119,7 @@ class EmulatedQLSASolver:
                 SPD block, SVD for small ones).
             d: oracle sparsity (None: the block's largest row count of nonzeros).
             norm2: ||H||_2 if known (for the block-encoding alpha).
+            rng: noise generator for this solve (noisy mode); None uses the solver's own stream.
         """
         sys_ = as_system(H, g)
         if sys_.b.ndim != 1:
@@ -121,7 +129,7 @@ class EmulatedQLSASolver:
         details: dict[str, Any] = {"mode": self.mode, "method": method, "krylov_iterations": iters}
         out = x
         if self.mode == "noisy":
-            out = self._noisy_readout(x, details)
+            out = self._noisy_readout(x, details, rng if rng is not None else self._rng)
         measured = time.perf_counter() - t0
         cost = self._price(sys_.h, sys_.n, kappa, d, norm2, details)
         residual = relative_residual(sys_.h, out.astype(sys_.h.dtype), sys_.b)
@@ -167,7 +175,7 @@ class EmulatedQLSASolver:
         except np.linalg.LinAlgError as exc:
             raise SingularMatrixError(f"`H` is singular ({exc}); regularize it (H + eps*I).") from exc
 
-    def _noisy_readout(self, x: np.ndarray, details: dict[str, Any]) -> np.ndarray:
+    def _noisy_readout(self, x: np.ndarray, details: dict[str, Any], gen: np.random.Generator) -> np.ndarray:
         n = x.size
         norm = float(np.linalg.norm(x))
         if norm == 0.0:
@@ -177,7 +185,7 @@ class EmulatedQLSASolver:
         # 1. QLSA output state at its error bound eps, in a random direction orthogonal to |x>.
         eps = min(self.cost_model.eps, 2.0)
         if n > 1:
-            u = self._rng.standard_normal(n)
+            u = gen.standard_normal(n)
             u -= (u @ psi) * psi
             u /= np.linalg.norm(u)
             theta = 2.0 * math.asin(eps / 2.0)  # || cos(t) psi + sin(t) u - psi || = eps
@@ -188,10 +196,10 @@ class EmulatedQLSASolver:
         copies = self.tomography_copies
         if copies is None:
             copies = int(min(tomography_copies(n, self.cost_model.readout_precision, stages=1), 2**62))
-        estimate = kp_tomography(state, copies, self._rng) if copies > 0 else state
+        estimate = kp_tomography(state, copies, gen) if copies > 0 else state
         # 3. The norm from amplitude estimation, relative error uniform within its bound.
         delta = self.norm_precision or self.cost_model.norm_precision or self.cost_model.readout_precision
-        rel = float(self._rng.uniform(-delta, delta))
+        rel = float(gen.uniform(-delta, delta))
         details.update(
             state_error=float(np.linalg.norm(state - psi)),
             tomography_copies=copies,

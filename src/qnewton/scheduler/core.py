@@ -1,0 +1,214 @@
+"""The hybrid scheduler (Q-Newton paper, Algorithm 2, lines 5-16), one block at a time.
+
+For each Hessian block: regularize, and, when the quantum route must be priced, prune to oracle
+sparsity d and estimate the pruned block's condition number; price both routes with the cost
+models; choose (policy ``hybrid``: the cheaper; ``classical``/``quantum``: the paper's baselines);
+solve; and log a :class:`DecisionRecord` that explains the choice.
+
+A block is an independent unit of work (:class:`BlockTask` in, :class:`BlockOutcome` out): the
+noise of the emulated QLSA is seeded by (seed, step, block index), so blocks can be solved in any
+order or in other processes with identical results.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._arrays import ArrayLike, as_numpy
+from ..cost import CostEstimate, block_encoding_alpha
+from ..errors import NotPositiveDefiniteError
+from ..linalg import (
+    ConditionEstimate,
+    estimate_condition,
+    oracle_sparsity,
+    prune_symmetric,
+    quantum_sparsity,
+    regularization_shift,
+    regularize,
+)
+from ..solvers import EmulatedQLSASolver, SolveResult
+from .config import SchedulerConfig
+from .records import DecisionRecord
+
+__all__ = ["BlockOutcome", "BlockTask", "QuantumPlan", "Scheduler"]
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """One block to route and solve: its (unregularized) curvature H and gradient g."""
+
+    step: int
+    index: int
+    name: str
+    H: ArrayLike
+    g: ArrayLike
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    """The block's Newton direction x ~ (H + eps I)^{-1} g (in g's kind) and the record."""
+
+    direction: ArrayLike
+    record: DecisionRecord
+
+
+@dataclass(frozen=True)
+class QuantumPlan:
+    """What the quantum route would run: the pruned, regularized block and its price."""
+
+    matrix: np.ndarray | sp.csr_matrix
+    d_requested: int
+    d: int
+    kappa: ConditionEstimate
+    alpha: float
+    norm2: float | None
+    cost: CostEstimate
+    prune_seconds: float
+    notes: str
+
+
+class Scheduler:
+    """Routes and solves Hessian blocks as configured by a :class:`SchedulerConfig`."""
+
+    def __init__(self, config: SchedulerConfig | None = None) -> None:
+        self.config = config or SchedulerConfig()
+        mode = "noisy" if self.config.quantum_solver == "emulated-noisy" else "ideal"
+        self.emulator = EmulatedQLSASolver(mode, cost_model=self.config.quantum_cost, seed=self.config.seed)
+        self._circuit = None
+
+    # -- pricing ------------------------------------------------------------------------------
+    def classical_price(self, n: int) -> CostEstimate:
+        return self.config.classical_cost.estimate(n)
+
+    def quantum_plan(self, hr: np.ndarray, shift: float) -> QuantumPlan:
+        """Prune the regularized block to d, estimate its kappa, and price the quantum route."""
+        cfg = self.config
+        n = hr.shape[0]
+        notes = []
+        t0 = time.perf_counter()
+        profile = quantum_sparsity(hr, cfg.sparsity.p) if cfg.sparsity.p is not None else None
+        d_req = cfg.sparsity.resolve(n, profile)
+        if d_req < n:
+            matrix = prune_symmetric(hr, d_req, sparse=d_req / n <= cfg.sparse_threshold)
+        else:
+            matrix = hr
+        d = max(1, oracle_sparsity(matrix))
+        prune_s = time.perf_counter() - t0
+        kappa = self._kappa(matrix, shift, notes)
+        norm2 = kappa.details.get("lambda_max") if kappa.method == "lanczos" else kappa.details.get("sigma_max")
+        if math.isfinite(kappa.value):
+            alpha = block_encoding_alpha(matrix, d, norm2=norm2)
+            cost = cfg.quantum_cost.estimate(n, kappa=max(kappa.value, 1.0), d=d, alpha=alpha)
+        else:
+            alpha = math.inf
+            cost = CostEstimate("quantum", cfg.quantum_cost.name, "modeled", math.inf, n,
+                                details={"reason": "the pruned block is singular (kappa = inf)"})
+            notes.append("pruned block singular: quantum route unavailable")
+        return QuantumPlan(matrix, d_req, d, kappa, alpha, norm2, cost, prune_s, "; ".join(notes))
+
+    def _kappa(self, matrix, shift: float, notes: list[str]) -> ConditionEstimate:
+        cfg = self.config
+        n = matrix.shape[0]
+        opts: dict[str, Any] = {"eps": shift} if cfg.kappa_method == "gershgorin" else {}
+        dense_only = cfg.kappa_method in ("exact", "merikoski")
+        m = matrix.toarray() if (dense_only and sp.issparse(matrix)) else matrix
+        try:
+            return estimate_condition(m, cfg.kappa_method, **opts)
+        except NotPositiveDefiniteError:
+            fallback = "exact" if n <= cfg.exact_limit else "merikoski"
+            notes.append(f"pruned block indefinite: kappa by {fallback} instead of {cfg.kappa_method}")
+            dense = matrix.toarray() if sp.issparse(matrix) else matrix
+            return estimate_condition(dense, fallback)
+
+    # -- one block ----------------------------------------------------------------------------
+    def run(self, task: BlockTask) -> BlockOutcome:
+        """Route and solve one block; see the module docstring."""
+        cfg = self.config
+        h, _ = as_numpy(task.H, "H")
+        n = h.shape[0]
+        shift = regularization_shift(h, cfg.regularization.eps, cfg.regularization.relative)
+        hr = regularize(h, shift)
+        classical = self.classical_price(n)
+        plan = None
+        if cfg.policy != "classical" or cfg.price_both:
+            plan = self.quantum_plan(hr, shift)
+
+        if cfg.policy == "classical":
+            route, reason = "classical", "policy=classical"
+        elif cfg.policy == "quantum":
+            route, reason = "quantum", "policy=quantum"
+        else:
+            assert plan is not None
+            q, c = float(plan.cost.seconds), float(classical.seconds)
+            route = "quantum" if q < c else "classical"
+            reason = (f"hybrid: {route} cheaper (quantum {q:.3g} s modeled vs classical {c:.3g} s "
+                      f"{classical.basis})")
+
+        if route == "classical":
+            result = cfg.classical_solver.solve(hr, task.g)
+        else:
+            assert plan is not None
+            result = self._solve_quantum(task, plan)
+
+        rep = result.report
+        x, _ = as_numpy(result.x, "x")
+        modeled = rep.modeled_seconds
+        record = DecisionRecord(
+            step=task.step,
+            block=task.name,
+            n=n,
+            policy=cfg.policy,
+            route=route,
+            reason=reason,
+            eps=shift,
+            kappa=plan.kappa.value if plan else None,
+            log_kappa=plan.kappa.log_value if plan else None,
+            kappa_method=plan.kappa.method if plan else None,
+            kappa_upper_bound=plan.kappa.upper_bound if plan else None,
+            kappa_measured_s=plan.kappa.seconds if plan else 0.0,
+            d_requested=plan.d_requested if plan else None,
+            d=plan.d if plan else None,
+            alpha=plan.alpha if plan else None,
+            prune_measured_s=plan.prune_seconds if plan else 0.0,
+            classical_cost_s=float(classical.seconds),
+            classical_cost_basis=classical.basis,
+            quantum_cost_s=float(plan.cost.seconds) if plan else None,
+            quantum_queries=float(plan.cost.queries) if plan and plan.cost.queries is not None else None,
+            quantum_qubits=plan.cost.qubits if plan else None,
+            solver=rep.solver,
+            solve_measured_s=rep.measured_seconds,
+            solve_modeled_s=modeled,
+            step_time_s=modeled if (route == "quantum" and modeled is not None) else rep.measured_seconds,
+            step_time_basis="modeled" if (route == "quantum" and modeled is not None) else "measured",
+            residual=rep.residual,
+            update_norm=float(np.linalg.norm(x)),
+            notes=plan.notes if plan else "",
+            extra={k: v for k, v in rep.details.items() if k != "cost"},
+        )
+        return BlockOutcome(result.x, record)
+
+    def _solve_quantum(self, task: BlockTask, plan: QuantumPlan) -> SolveResult:
+        cfg = self.config
+        if cfg.quantum_solver == "circuit" and plan.matrix.shape[0] <= 16:
+            if self._circuit is None:
+                from ..solvers.circuit import QSVTCircuitSolver
+
+                self._circuit = QSVTCircuitSolver()
+            m = plan.matrix.toarray() if sp.issparse(plan.matrix) else plan.matrix
+            res = self._circuit.solve(m, task.g)
+            # the circuit reports its own simulation time; the modeled QLSA time is the plan's
+            rep = res.report
+            if rep.modeled_seconds is None:
+                from dataclasses import replace
+
+                rep = replace(rep, modeled_seconds=float(plan.cost.seconds))
+            return SolveResult(res.x, rep)
+        rng = np.random.default_rng([cfg.seed, task.step, task.index])
+        return self.emulator.solve(plan.matrix, task.g, kappa=max(plan.kappa.value, 1.0), d=plan.d,
+                                   norm2=plan.norm2, rng=rng)
