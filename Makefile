@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 # Optional data: Fashion-MNIST from Debian. Skipped (with a note) where apt is not usable; the
 # embedded default data (scikit-learn's digits) needs nothing.
 data:
-	@if [ -d /usr/share/games/fashion-mnist ] || [ -n "$$(dpkg -L dataset-fashion-mnist 2>/dev/null | head -1)" ]; then :; \
+	@if [ -d /usr/share/datasets/fashion-mnist ] || [ -n "$$(dpkg -L dataset-fashion-mnist 2>/dev/null | head -1)" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \

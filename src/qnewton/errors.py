@@ -35,6 +35,7 @@ __all__ = [
     "QNewtonWarning",
     "ShapeError",
     "SingularMatrixError",
+    "SkippedStepWarning",
 ]
 
 
@@ -116,3 +117,8 @@ class ConvergenceWarning(QNewtonWarning):
 
 class ClampedRangeWarning(QNewtonWarning):
     """An input was outside a cost model's range of validity and was clamped to it."""
+
+
+class SkippedStepWarning(QNewtonWarning):
+    """An optimizer step was skipped (NaN/Inf in the loss, gradient, curvature or update) and the
+    parameters were left unchanged, as configured with ``on_nonfinite="skip"``."""

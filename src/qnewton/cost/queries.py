@@ -100,7 +100,7 @@ def _jennings_q(k: np.ndarray, e: np.ndarray, a: np.ndarray) -> np.ndarray:
     adiabatic = (
         (1741.0 * math.e / 500.0)
         * a
-        * np.sqrt(k * k + 1.0)
+        * np.hypot(k, 1.0)
         * ((133.0 / 125.0 + 4.0 / (25.0 * np.cbrt(k))) * math.pi * L + 1.0)
     )
     filtering_const = (351.0 / 50.0) * L * L * (np.log(451.0 * L * L / e) + 1.0)

@@ -8,12 +8,16 @@
 """
 
 from .base import LinearSolver, Route, SolveReport, SolveResult
+from .circuit import MAX_CIRCUIT_N, QSVTCircuitConfig, QSVTCircuitSolver
 from .classical import CholeskySolver
 from .emulated import EmulatedQLSASolver
 
 __all__ = [
+    "MAX_CIRCUIT_N",
     "CholeskySolver",
     "EmulatedQLSASolver",
+    "QSVTCircuitConfig",
+    "QSVTCircuitSolver",
     "LinearSolver",
     "Route",
     "SolveReport",

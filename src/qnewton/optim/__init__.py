@@ -1,0 +1,5 @@
+"""The QNewton optimizer."""
+
+from .qnewton import QNewton
+
+__all__ = ["QNewton"]

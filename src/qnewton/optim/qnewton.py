@@ -1,0 +1,364 @@
+"""QNewton: a ``torch.optim.Optimizer`` taking Newton steps whose block solves are routed between a
+classical and a quantum linear solver by estimated cost (Q-Newton paper, Algorithm 2).
+
+Two ways to give it the curvature it needs:
+
+1. **A loss problem** (recommended; exact Hessian blocks *or* the layer-wise empirical Fisher,
+   any ``nn.Module`` through ``torch.func``)::
+
+       opt = QNewton(model.parameters(), model=model, criterion=nn.CrossEntropyLoss(), lr=1.0)
+       for x, y in loader:
+           loss = opt.step(batch=(x, y))
+
+2. **An LBFGS-style closure** (exact Hessian blocks by double backward; the closure returns the
+   loss tensor *without* calling ``backward``)::
+
+       opt = QNewton(model.parameters(), lr=1.0)
+       loss = opt.step(lambda: criterion(model(x), y))
+
+Each step: loss, gradient and curvature per block; for each block the scheduler regularizes,
+prunes and estimates kappa (when the quantum route is priced), prices both routes, chooses,
+solves, and logs a :class:`~qnewton.scheduler.DecisionRecord` (``optimizer.decisions``); then
+``theta_b <- theta_b - lr * direction_b``. The first ``sgd_steps`` steps are plain SGD (the paper
+runs SGD in the early phase, Sec. IV-B).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .._validation import check_int_range, check_positive
+from ..cost import ClassicalCostModel, QuantumCostModel
+from ..cost.classical import Calibration
+from ..curvature import CurvatureConfig, LossProblem, compute_curvature, loss_and_gradient
+from ..errors import InvalidArgumentError, NonFiniteError, SkippedStepWarning
+from ..scheduler import (
+    BlockTask,
+    DecisionRecord,
+    RegularizationSpec,
+    Scheduler,
+    SchedulerConfig,
+    SparsitySpec,
+    decisions_to_csv,
+)
+from ._closure import closure_curvature
+
+__all__ = ["QNewton"]
+
+
+class QNewton(torch.optim.Optimizer):
+    """Hybrid quantum-classical Newton optimizer.
+
+    Args:
+        params: the parameters to train (as for any optimizer). With ``model=`` they must be
+            parameters of that model.
+        model, criterion / forward_loss: the loss problem (see the module docstring); or pass a
+            ready :class:`qnewton.curvature.LossProblem` as ``problem``. Without any of them, use
+            ``step(closure)``.
+        lr: Newton step size beta (theta <- theta - beta H^-1 g).
+        eps: regularization, H + eps*I (``relative_eps=True``: eps * max|H|). Must be > 0; it does
+            not move Newton's fixed point g = 0, only the path (the paper: 1.0 for the DNN).
+        sgd_steps, sgd_lr, sgd_momentum: the early SGD phase: the first ``sgd_steps`` steps are SGD.
+        curvature: ``"hessian"`` (exact blocks) or ``"fisher"`` (layer-wise empirical Fisher).
+        curvature_batch_size: compute the curvature on the first samples of each batch only.
+        blocks: ``"layerwise"`` (one block per parameter tensor), ``"full"``, ``"module"``, or a
+            mapping ``{name: [parameter names or patterns]}``.
+        policy: ``"hybrid"`` (Q-Newton), ``"classical"`` or ``"quantum"`` (the paper's baselines).
+        sparsity: the quantum route's oracle sparsity: an int d, a float ratio of N, a
+            :class:`~qnewton.scheduler.SparsitySpec`, or None for the paper's 50 %-sparsity rule.
+        kappa_method: ``"lanczos"`` (default), ``"merikoski"``, ``"gershgorin"`` or ``"exact"``.
+        classical_cost, quantum_cost: the cost models (defaults: C calibrated here; Jennings et al.
+            with the paper's eps = 1e-12 and attosecond gates).
+        quantum_solver: ``"emulated-ideal"``, ``"emulated-noisy"`` or ``"circuit"``.
+        max_update_norm: if set, a block's Newton step is scaled down to at most this norm.
+        on_nonfinite: ``"raise"`` (NonFiniteError) or ``"skip"`` (warn, log, leave the
+            parameters unchanged) when the loss, gradient, curvature or update has NaN/Inf.
+        seed: seed of the noisy emulator (per step and block).
+        scheduler: a full :class:`~qnewton.scheduler.SchedulerConfig` instead of the shortcuts above.
+        curvature_config: options of the curvature computation (chunking, memory budget, ...).
+
+    Attributes:
+        decisions: every :class:`~qnewton.scheduler.DecisionRecord`, in order.
+        history: one dict per step: phase, loss, and the step's time split into measured
+            (curvature, scheduling overhead, classical solves, emulation) and modeled (QLSA) parts.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        *,
+        model: nn.Module | None = None,
+        criterion: Callable[..., torch.Tensor] | None = None,
+        forward_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None,
+        problem: LossProblem | None = None,
+        lr: float = 1.0,
+        eps: float = 1.0,
+        relative_eps: bool = False,
+        sgd_steps: int = 0,
+        sgd_lr: float = 0.1,
+        sgd_momentum: float = 0.0,
+        curvature: Literal["hessian", "fisher"] = "hessian",
+        curvature_batch_size: int | None = None,
+        blocks: Any = "layerwise",
+        policy: Literal["hybrid", "classical", "quantum"] = "hybrid",
+        sparsity: int | float | SparsitySpec | None = None,
+        kappa_method: str = "lanczos",
+        classical_cost: ClassicalCostModel | None = None,
+        quantum_cost: QuantumCostModel | None = None,
+        quantum_solver: Literal["emulated-ideal", "emulated-noisy", "circuit"] = "emulated-ideal",
+        max_update_norm: float | None = None,
+        on_nonfinite: Literal["raise", "skip"] = "raise",
+        seed: int = 0,
+        scheduler: SchedulerConfig | None = None,
+        curvature_config: CurvatureConfig | None = None,
+    ) -> None:
+        check_positive(lr, "lr")
+        check_positive(sgd_lr, "sgd_lr")
+        if not 0.0 <= float(sgd_momentum) < 1.0:
+            raise InvalidArgumentError(f"`sgd_momentum` must be in [0, 1), got {sgd_momentum!r}.")
+        check_int_range(sgd_steps, "sgd_steps", 0, 2**62)
+        if curvature not in ("hessian", "fisher"):
+            raise InvalidArgumentError(f"`curvature` must be 'hessian' or 'fisher', got {curvature!r}.")
+        if on_nonfinite not in ("raise", "skip"):
+            raise InvalidArgumentError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}.")
+        if max_update_norm is not None:
+            check_positive(max_update_norm, "max_update_norm")
+        try:
+            super().__init__(params, {"lr": float(lr)})
+        except ValueError as exc:  # "optimizer got an empty parameter list"
+            raise InvalidArgumentError(f"`params`: {exc}; pass the model's trainable parameters.") from exc
+        plist = [p for group in self.param_groups for p in group["params"]]
+        for i, p in enumerate(plist):
+            if not p.requires_grad:
+                raise InvalidArgumentError(
+                    f"`params`: parameter {i} (shape {tuple(p.shape)}) does not require grad; leave frozen "
+                    f"parameters out of the optimizer."
+                )
+        if len(self.param_groups) > 1 and len({g["lr"] for g in self.param_groups}) > 1:
+            raise InvalidArgumentError("per-group learning rates are not supported: one Newton step size `lr`.")
+
+        if problem is None and model is not None:
+            if (criterion is None) == (forward_loss is None):
+                raise InvalidArgumentError("with `model=`, pass exactly one of `criterion=` or `forward_loss=`.")
+            problem = LossProblem(model, criterion, forward_loss=forward_loss, params=plist)
+        elif problem is not None and (model is not None or criterion is not None or forward_loss is not None):
+            raise InvalidArgumentError("pass either `problem=` or `model=` with a loss, not both.")
+        if problem is not None:
+            ids = {id(p) for p in problem.params.values()}
+            if ids != {id(p) for p in plist}:
+                raise InvalidArgumentError(
+                    "`params` must be exactly the problem's trainable parameters (build the problem with "
+                    "params=... or pass the same parameters to the optimizer)."
+                )
+        self.problem = problem
+        self.curvature = curvature
+        self.curvature_config = curvature_config or CurvatureConfig(curvature_batch_size=curvature_batch_size)
+        if curvature_batch_size is not None and curvature_config is not None:
+            self.curvature_config = replace(curvature_config, curvature_batch_size=curvature_batch_size)
+        self.blocks = blocks
+        self.sgd_steps = int(sgd_steps)
+        self.sgd_lr = float(sgd_lr)
+        self.sgd_momentum = float(sgd_momentum)
+        self.max_update_norm = max_update_norm
+        self.on_nonfinite = on_nonfinite
+        if scheduler is None:
+            if isinstance(sparsity, SparsitySpec):
+                spec = sparsity
+            elif sparsity is None:
+                spec = SparsitySpec(p=0.5)
+            elif isinstance(sparsity, bool):
+                raise InvalidArgumentError("`sparsity` must be an int d, a float ratio, a SparsitySpec or None.")
+            elif isinstance(sparsity, int):
+                spec = SparsitySpec(d=sparsity)
+            elif isinstance(sparsity, float):
+                spec = SparsitySpec(ratio=sparsity)
+            else:
+                raise InvalidArgumentError("`sparsity` must be an int d, a float ratio, a SparsitySpec or None.")
+            scheduler = SchedulerConfig(
+                policy=policy,
+                regularization=RegularizationSpec(eps, relative_eps),
+                sparsity=spec,
+                kappa_method=kappa_method,
+                classical_cost=classical_cost or ClassicalCostModel(),
+                quantum_cost=quantum_cost or QuantumCostModel(),
+                quantum_solver=quantum_solver,
+                seed=seed,
+            )
+        self.scheduler = Scheduler(scheduler)
+        self.decisions: list[DecisionRecord] = []
+        self.history: list[dict[str, Any]] = []
+        self.step_count = 0
+
+    # -- the step -----------------------------------------------------------------------------
+    @property
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None, *, batch: Any = None) -> torch.Tensor:
+        """One optimization step (SGD in the early phase, Newton after); returns the loss.
+
+        Pass ``batch=`` when the optimizer knows the loss problem, or a ``closure`` that returns the
+        loss (with its graph, no backward) otherwise.
+        """
+        if batch is None and closure is None:
+            raise InvalidArgumentError("step() needs `batch=` (with a loss problem) or a `closure`.")
+        if batch is not None and self.problem is None:
+            raise InvalidArgumentError("step(batch=...) needs `model=`+loss or `problem=` at construction.")
+        t0 = time.perf_counter()
+        phase = "sgd" if self.step_count < self.sgd_steps else "newton"
+        try:
+            with torch.enable_grad():
+                if phase == "sgd":
+                    loss, info = self._sgd_step(closure, batch)
+                else:
+                    loss, info = self._newton_step(closure, batch)
+        except NonFiniteError as exc:
+            if self.on_nonfinite == "raise":
+                raise
+            warnings.warn(f"step {self.step_count} skipped: {exc}", SkippedStepWarning, stacklevel=2)
+            rec = DecisionRecord(step=self.step_count, block="*", n=0, policy=self.scheduler.config.policy,
+                                 route="skipped", reason=f"non-finite: {exc}", eps=0.0)
+            self.decisions.append(rec)
+            loss, info = torch.tensor(float("nan")), {"skipped": True}
+        info.update(step=self.step_count, phase=phase, loss=float(loss), wall_measured_s=time.perf_counter() - t0)
+        self.history.append(info)
+        self.step_count += 1
+        return loss
+
+    def _named_params(self) -> list[tuple[str, torch.Tensor]]:
+        if self.problem is not None:
+            return list(self.problem.params.items())
+        return [(f"param{i}", p) for i, p in enumerate(self._params)]
+
+    def _sgd_step(self, closure, batch) -> tuple[torch.Tensor, dict[str, Any]]:
+        t0 = time.perf_counter()
+        if batch is not None:
+            res = loss_and_gradient(self.problem, batch, "layerwise", config=self.curvature_config)
+            loss = res.loss
+            grads = [res.param_grads[name] for name, _ in self._named_params()]
+        else:
+            loss = closure()
+            grads = list(torch.autograd.grad(loss, self._params, allow_unused=True))
+            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self._params, grads)]
+            if not torch.isfinite(loss) or not all(torch.isfinite(g).all() for g in grads):
+                raise NonFiniteError("NaN/Inf in the loss or the gradient of the SGD step.")
+        grad_s = time.perf_counter() - t0
+        with torch.no_grad():
+            for (_, p), g in zip(self._named_params(), grads):
+                d = g.detach()
+                if self.sgd_momentum:
+                    buf = self.state[p].get("momentum_buffer")
+                    buf = d.clone() if buf is None else buf.mul_(self.sgd_momentum).add_(d)
+                    self.state[p]["momentum_buffer"] = buf
+                    d = buf
+                p.add_(d, alpha=-self.sgd_lr)
+        return loss.detach(), {"measured": {"loss_and_gradient_s": grad_s}, "modeled": {}}
+
+    def _newton_step(self, closure, batch) -> tuple[torch.Tensor, dict[str, Any]]:
+        t0 = time.perf_counter()
+        if batch is not None:
+            kind = "hessian" if self.curvature == "hessian" else "empirical_fisher"
+            res = compute_curvature(self.problem, batch, kind, self.blocks, config=self.curvature_config)
+            loss = res.loss
+            items = []
+            for bc in res:
+                params = [self.problem.params[n] for n in bc.block.param_names]
+                items.append((bc.name, params, bc.block, res.grads[bc.name], bc.to_dense()))
+        else:
+            if self.curvature != "hessian":
+                raise InvalidArgumentError("the empirical Fisher needs per-sample losses: use `batch=` with a loss problem.")
+            loss, gs, hs = closure_curvature(closure, self._params, self.blocks if isinstance(self.blocks, str) else "")
+            named = self._named_params()
+            if self.blocks == "full":
+                items = [("full", [p for _, p in named], None, gs[0], hs[0])]
+            else:
+                items = [(name, [p], None, g, h) for (name, p), g, h in zip(named, gs, hs)]
+        curvature_s = time.perf_counter() - t0
+
+        lr = self.param_groups[0]["lr"]
+        updates = []
+        records = []
+        for index, (name, params, block, g, h) in enumerate(items):
+            out = self.scheduler.run(BlockTask(self.step_count, index, name, h, g))
+            direction = out.direction
+            if not torch.isfinite(direction).all():
+                raise NonFiniteError(f"the Newton direction of block {name!r} has NaN/Inf entries.")
+            norm = float(direction.norm())
+            if self.max_update_norm is not None and norm > self.max_update_norm:
+                direction = direction * (self.max_update_norm / norm)
+            updates.append((params, block, direction))
+            records.append(out.record)
+        with torch.no_grad():
+            for params, block, direction in updates:  # apply only once every block has succeeded
+                if block is not None:
+                    parts = block.unflatten(direction.to(params[0].dtype))
+                    for p, name in zip(params, block.param_names):
+                        p.add_(parts[name], alpha=-lr)
+                else:
+                    offset = 0
+                    for p in params:
+                        k = p.numel()
+                        p.add_(direction[offset : offset + k].reshape(p.shape).to(p.dtype), alpha=-lr)
+                        offset += k
+        self.decisions.extend(records)
+        measured = {
+            "curvature_s": curvature_s,
+            "kappa_s": sum(r.kappa_measured_s for r in records),
+            "prune_s": sum(r.prune_measured_s for r in records),
+            "classical_solve_s": sum(r.solve_measured_s for r in records if r.route == "classical"),
+            "quantum_emulation_s": sum(r.solve_measured_s for r in records if r.route == "quantum"),
+        }
+        modeled = {"quantum_solve_s": sum(r.solve_modeled_s or 0.0 for r in records if r.route == "quantum")}
+        routes = {r.block: r.route for r in records}
+        return loss.detach(), {"measured": measured, "modeled": modeled, "routes": routes}
+
+    # -- logs and checkpoints -------------------------------------------------------------------
+    def decisions_to_csv(self, path: str | None = None) -> str:
+        """The decision log as CSV (written to ``path`` if given); see :class:`DecisionRecord`."""
+        return decisions_to_csv(self.decisions, path)
+
+    def explain(self, last: int | None = None) -> str:
+        """The decision log as readable lines (the last ``last`` records)."""
+        recs = self.decisions if last is None else self.decisions[-last:]
+        return "\n".join(r.explain() for r in recs)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        cal = self.scheduler.config.classical_cost
+        calibration = cal.calibration.to_dict() if cal.c is None and cal.calibration is not None else None
+        state["qnewton"] = {
+            "step_count": self.step_count,
+            "decisions": [r.to_dict() for r in self.decisions],
+            "history": list(self.history),
+            "classical_calibration": calibration,
+        }
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        extra = state_dict.get("qnewton")
+        base = {k: v for k, v in state_dict.items() if k != "qnewton"}
+        super().load_state_dict(base)
+        if extra is None:
+            return
+        self.step_count = int(extra["step_count"])
+        self.decisions = [DecisionRecord.from_dict(d) for d in extra["decisions"]]
+        self.history = list(extra["history"])
+        cal = extra.get("classical_calibration")
+        model = self.scheduler.config.classical_cost
+        if cal is not None and model.c is None:
+            # the same C as before the checkpoint, so the resumed run routes blocks identically
+            object.__setattr__(model, "_calibration", Calibration.from_dict(cal))
+
+    def __repr__(self) -> str:
+        cfg = self.scheduler.config
+        return (f"QNewton(lr={self.param_groups[0]['lr']}, policy={cfg.policy!r}, eps={cfg.regularization.eps}, "
+                f"curvature={self.curvature!r}, blocks={self.blocks!r}, sgd_steps={self.sgd_steps}, "
+                f"step={self.step_count})")
