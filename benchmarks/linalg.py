@@ -24,19 +24,21 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 import torch
-from _common import best_of, machine, markdown_table, print_machine
 
+from _common import best_of, machine, markdown_table, print_machine
 from qnewton.linalg import estimate_condition, prune_symmetric
 
 
 def hessian_like(n: int, eps: float, dtype, seed: int = 0) -> tuple[np.ndarray, float]:
     rng = np.random.default_rng(seed)
     k1, k2 = int(0.6 * n), int(0.35 * n)
-    lam = eps + np.concatenate([
-        eps * rng.uniform(-0.02, 0.02, k1),
-        rng.exponential(eps, k2),
-        eps * np.logspace(0, 3, n - k1 - k2),
-    ])
+    lam = eps + np.concatenate(
+        [
+            eps * rng.uniform(-0.02, 0.02, k1),
+            rng.exponential(eps, k2),
+            eps * np.logspace(0, 3, n - k1 - k2),
+        ]
+    )
     q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     a = (q * lam) @ q.T
     a = (a + a.T) / 2
@@ -69,8 +71,9 @@ def peak_memory(a: np.ndarray, d: int) -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "a.npy"
         np.save(path, a)
-        out = subprocess.run([sys.executable, "-c", _MEM_SCRIPT, str(path), str(d)], capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", _MEM_SCRIPT, str(path), str(d)], capture_output=True, text=True, check=True
+        ).stdout.split()
     return int(out[0]), int(out[1])
 
 
@@ -91,43 +94,82 @@ def main() -> None:
         for dt in args.dtypes:
             eps = 1.0
             a, kappa = hessian_like(n, eps, np.dtype(dt))
-            for method, opts in [("lanczos", {}), ("gershgorin", {"eps": eps * 0.98}), ("merikoski", {}),
-                                 ("exact", {})]:
+            for method, opts in [
+                ("lanczos", {}),
+                ("gershgorin", {"eps": eps * 0.98}),
+                ("merikoski", {}),
+                ("exact", {}),
+            ]:
                 if method == "exact" and n > 4096:
                     continue
                 est = estimate_condition(a, method, **opts)
-                results["kappa"].append({
-                    "n": n, "dtype": dt, "method": method, "seconds": est.seconds, "kappa_true": kappa,
-                    "kappa_est": est.value, "log_ratio": est.log_value - math.log(kappa),
-                    "upper_bound": est.upper_bound,
-                })
+                results["kappa"].append(
+                    {
+                        "n": n,
+                        "dtype": dt,
+                        "method": method,
+                        "seconds": est.seconds,
+                        "kappa_true": kappa,
+                        "kappa_est": est.value,
+                        "log_ratio": est.log_value - math.log(kappa),
+                        "upper_bound": est.upper_bound,
+                    }
+                )
             chol = cholesky_seconds(a)
             for frac in args.fractions:
                 d = max(1, int(frac * n))
-                s = best_of(lambda: prune_symmetric(a, d))
+                s = best_of(lambda a=a, d=d: prune_symmetric(a, d))
                 extra, nbytes = peak_memory(a, d)
-                results["pruning"].append({
-                    "n": n, "dtype": dt, "d": d, "prune_seconds": s, "cholesky_seconds": chol,
-                    "ratio": s / chol, "peak_extra_bytes": extra, "matrix_bytes": nbytes,
-                    "peak_total_over_matrix": (extra + nbytes) / nbytes,
-                })
+                results["pruning"].append(
+                    {
+                        "n": n,
+                        "dtype": dt,
+                        "d": d,
+                        "prune_seconds": s,
+                        "cholesky_seconds": chol,
+                        "ratio": s / chol,
+                        "peak_extra_bytes": extra,
+                        "matrix_bytes": nbytes,
+                        "peak_total_over_matrix": (extra + nbytes) / nbytes,
+                    }
+                )
             print(f"done N={n} {dt}", file=sys.stderr, flush=True)
 
     print("## Condition-number methods (measured time; error vs the known exact kappa)\n")
     rows = []
     for r in results["kappa"]:
-        err = (f"{r['kappa_est'] / r['kappa_true'] - 1:+.2e}" if abs(r["log_ratio"]) < 5
-               else f"x e^{r['log_ratio']:.0f}")
-        rows.append([r["n"], r["dtype"], r["method"], f"{r['seconds'] * 1e3:.1f}", f"{r['kappa_true']:.4g}",
-                     err, "yes" if r["upper_bound"] else "no"])
-    print(markdown_table(["N", "dtype", "method", "time [ms]", "true kappa", "relative error", "upper bound"],
-                         rows))
+        err = f"{r['kappa_est'] / r['kappa_true'] - 1:+.2e}" if abs(r["log_ratio"]) < 5 else f"x e^{r['log_ratio']:.0f}"
+        rows.append(
+            [
+                r["n"],
+                r["dtype"],
+                r["method"],
+                f"{r['seconds'] * 1e3:.1f}",
+                f"{r['kappa_true']:.4g}",
+                err,
+                "yes" if r["upper_bound"] else "no",
+            ]
+        )
+    print(markdown_table(["N", "dtype", "method", "time [ms]", "true kappa", "relative error", "upper bound"], rows))
     print("\n## Symmetric pruning vs one Cholesky of the same matrix (measured)\n")
-    rows = [[r["n"], r["dtype"], r["d"], f"{r['d'] / r['n']:.0%}", f"{r['prune_seconds']:.3f}",
-             f"{r['cholesky_seconds']:.3f}", f"{r['ratio']:.2f}", f"{r['peak_total_over_matrix']:.2f}"]
-            for r in results["pruning"]]
-    print(markdown_table(["N", "dtype", "d", "d/N", "prune [s]", "Cholesky [s]", "prune / Cholesky",
-                          "peak memory / matrix"], rows))
+    rows = [
+        [
+            r["n"],
+            r["dtype"],
+            r["d"],
+            f"{r['d'] / r['n']:.0%}",
+            f"{r['prune_seconds']:.3f}",
+            f"{r['cholesky_seconds']:.3f}",
+            f"{r['ratio']:.2f}",
+            f"{r['peak_total_over_matrix']:.2f}",
+        ]
+        for r in results["pruning"]
+    ]
+    print(
+        markdown_table(
+            ["N", "dtype", "d", "d/N", "prune [s]", "Cholesky [s]", "prune / Cholesky", "peak memory / matrix"], rows
+        )
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

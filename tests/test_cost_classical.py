@@ -86,9 +86,7 @@ def test_measure_uses_the_timer_and_keeps_the_minimum():
     t = measure_cholesky_solve(20, "scipy", repeats=3, timer=lambda: next(ticks))
     assert t == pytest.approx(0.2)
     ticks = iter([0.0, 0.25, 1.0, 1.5])
-    assert measure_cholesky_solve(
-        20, "torch", "float32", repeats=2, timer=lambda: next(ticks)
-    ) == pytest.approx(0.25)
+    assert measure_cholesky_solve(20, "torch", "float32", repeats=2, timer=lambda: next(ticks)) == pytest.approx(0.25)
     with pytest.raises(InvalidArgumentError, match="`backend`"):
         measure_cholesky_solve(20, "lu")
 

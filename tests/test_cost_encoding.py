@@ -30,9 +30,7 @@ def laplacian_norm(n: int) -> float:
 def test_alpha_of_laplacian_closed_form(d):
     n = 50
     expected = d * 2 / laplacian_norm(n)
-    assert block_encoding_alpha(laplacian(n), d, norm2=laplacian_norm(n)) == pytest.approx(
-        expected, rel=1e-14
-    )
+    assert block_encoding_alpha(laplacian(n), d, norm2=laplacian_norm(n)) == pytest.approx(expected, rel=1e-14)
     # norm computed inside (qnewton.linalg.spectral_norm, or the numpy fallback)
     assert block_encoding_alpha(laplacian(n), d) == pytest.approx(expected, rel=1e-6)
 

@@ -37,9 +37,7 @@ def q_star(kappa: float, eps: float, alpha: float = 1.0) -> float:
 # --- Jennings v1 ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kappa", "eps", "expected"), [(10, 1e-2, 2.21e3), (100, 1e-6, 2.48e4), (1e4, 1e-10, 3.54e6)]
-)
+@pytest.mark.parametrize(("kappa", "eps", "expected"), [(10, 1e-2, 2.21e3), (100, 1e-6, 2.48e4), (1e4, 1e-10, 3.54e6)])
 def test_reference_sample_values(kappa, eps, expected):
     q = jennings_queries(kappa, eps)
     assert isinstance(q, float)
@@ -226,9 +224,7 @@ def test_jennings_v1_model_equals_functions():
 def test_comparison_models_closed_forms():
     k, e, a = 100.0, 1e-10, 2.0
     ln = math.log(1 / e)
-    assert get_query_model("dalzell2024").expected_queries(k, e, a) == pytest.approx(
-        56 * a * k + 1.05 * a * k * ln
-    )
+    assert get_query_model("dalzell2024").expected_queries(k, e, a) == pytest.approx(56 * a * k + 1.05 * a * k * ln)
     assert get_query_model("costa2022").expected_queries(k, e, a) == pytest.approx(2305 * a * k + a * k * ln)
     assert get_query_model("jennings-v3").expected_queries(k, 1e-10, a) == pytest.approx(837 * a * k)
     hhl = get_query_model("hhl2009").expected_queries(k, e, a, n=1024, d=8)

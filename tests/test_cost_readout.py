@@ -64,9 +64,7 @@ def test_amplitude_estimation_is_the_smallest_m_meeting_the_bound(eps, a):
     assert amplitude_estimation_iterations(eps, 0.5) >= m
 
 
-@pytest.mark.parametrize(
-    ("eps", "a"), [(0.0, 0.5), (-1.0, 0.5), (0.1, 1.5), (0.1, -0.1), (float("inf"), 0.5)]
-)
+@pytest.mark.parametrize(("eps", "a"), [(0.0, 0.5), (-1.0, 0.5), (0.1, 1.5), (0.1, -0.1), (float("inf"), 0.5)])
 def test_amplitude_estimation_bad_input(eps, a):
     with pytest.raises(InvalidArgumentError):
         amplitude_estimation_iterations(eps, a)
@@ -95,7 +93,5 @@ def test_end_to_end_readout_cost_hand_computed():
 
 def test_norm_precision_defaults_to_readout_precision():
     a = QuantumCostModel(readout="tomography", readout_precision=0.05).estimate(100, kappa=10, d=3)
-    b = QuantumCostModel(readout="tomography", readout_precision=0.05, norm_precision=0.05).estimate(
-        100, kappa=10, d=3
-    )
+    b = QuantumCostModel(readout="tomography", readout_precision=0.05, norm_precision=0.05).estimate(100, kappa=10, d=3)
     assert a.seconds == b.seconds and a.details["norm_precision"] == 0.05

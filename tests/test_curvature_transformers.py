@@ -117,9 +117,7 @@ def test_bert_layerwise_fisher_matches_per_sample_loop():
     assert res.curvature_batch_size == 3 and res["q_w"].method == "per-sample/loop"
     sub = {k: v[:3] for k, v in batch.items()}
     for bname, pname in BLOCKS.items():
-        torch.testing.assert_close(
-            res[bname].matrix, _ref_fisher(model, [pname], sub, 3), rtol=1e-9, atol=1e-13
-        )
+        torch.testing.assert_close(res[bname].matrix, _ref_fisher(model, [pname], sub, 3), rtol=1e-9, atol=1e-13)
 
 
 def test_mistral_fisher_vectorized_and_hessian():
@@ -145,9 +143,7 @@ def test_mistral_fisher_vectorized_and_hessian():
         fi = empirical_fisher(problem, batch, blocks=blocks)
     assert fi["q"].method == "per-sample/vmap"
     for bname, pname in blocks.items():
-        torch.testing.assert_close(
-            fi[bname].matrix, _ref_fisher(model, [pname], batch, 3), rtol=1e-9, atol=1e-13
-        )
+        torch.testing.assert_close(fi[bname].matrix, _ref_fisher(model, [pname], batch, 3), rtol=1e-9, atol=1e-13)
     he = exact_hessian(problem, batch, blocks=blocks)
     for bname, pname in blocks.items():
         ref = _ref_block_hessian(model, [pname], batch)

@@ -224,9 +224,7 @@ def test_masked_blocks():
     b = masked_lm_blocks(text, block_size=32, seed=0, max_blocks=50)
     tok = ByteTokenizer()
     assert b.input_ids.shape == (50, 32) and b.task == "masked"
-    assert bool((b.input_ids[:, 0] == tok.bos_token_id).all()) and bool(
-        (b.input_ids[:, -1] == tok.eos_token_id).all()
-    )
+    assert bool((b.input_ids[:, 0] == tok.bos_token_id).all()) and bool((b.input_ids[:, -1] == tok.eos_token_id).all())
     assert bool((b.labels[:, [0, -1]] == IGNORE_INDEX).all())
     assert bool(((b.labels != IGNORE_INDEX).sum(dim=1) >= 1).all())
     same = masked_lm_blocks(text, block_size=32, seed=0, max_blocks=50)

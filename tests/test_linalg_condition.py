@@ -91,9 +91,7 @@ def test_merikoski_float32_spd_and_singular(rng):
 
 @settings(max_examples=100, deadline=None)
 @given(
-    b=st.integers(2, 10).flatmap(
-        lambda n: arrays(np.float64, (n, n + 3), elements=st.floats(-3, 3, width=32))
-    ),
+    b=st.integers(2, 10).flatmap(lambda n: arrays(np.float64, (n, n + 3), elements=st.floats(-3, 3, width=32))),
     eps=st.floats(1e-3, 10),
 )
 def test_gershgorin_is_an_upper_bound_for_psd_plus_eps(b, eps):
@@ -107,9 +105,7 @@ def test_gershgorin_closed_form():
     a = np.array([[5.0, -1.0, 2.0], [-1.0, 4.0, 0.0], [2.0, 0.0, 3.0]])
     rowsum, fro = 8.0, np.linalg.norm(a)
     assert estimate_condition(a, "gershgorin", eps=0.5).value == pytest.approx(min(rowsum, fro) / 0.5)
-    assert estimate_condition(sp.csr_matrix(a), "gershgorin", eps=0.5).value == pytest.approx(
-        min(rowsum, fro) / 0.5
-    )
+    assert estimate_condition(sp.csr_matrix(a), "gershgorin", eps=0.5).value == pytest.approx(min(rowsum, fro) / 0.5)
 
 
 @pytest.mark.parametrize("eps", [None, 0.0, -1.0, float("nan")])
@@ -145,9 +141,7 @@ def test_lanczos_within_one_percent_on_regularized_hessian_spectra(rng, n, eps):
     assert not est.upper_bound
 
 
-@pytest.mark.parametrize(
-    "spectrum", [np.linspace(1, 50, 300), np.logspace(0, 4, 300), np.r_[np.ones(299), 1e3]]
-)
+@pytest.mark.parametrize("spectrum", [np.linspace(1, 50, 300), np.logspace(0, 4, 300), np.r_[np.ones(299), 1e3]])
 def test_lanczos_on_classic_spectra(rng, spectrum):
     a = spd_with_spectrum(rng, spectrum)
     assert estimate_condition(a, "lanczos").value == pytest.approx(spectrum.max() / spectrum.min(), rel=1e-2)

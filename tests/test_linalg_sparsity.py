@@ -41,9 +41,7 @@ def assert_minimal(a: np.ndarray, p: float, k: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("p", [0.5, 0.75, 0.9, 0.95, 1.0])
-@pytest.mark.parametrize(
-    "shape,dtype", [((50, 50), np.float64), ((300, 300), np.float32), ((20, 700), np.float64)]
-)
+@pytest.mark.parametrize("shape,dtype", [((50, 50), np.float64), ((300, 300), np.float32), ((20, 700), np.float64)])
 def test_matches_sort_cumsum(rng, p, shape, dtype):
     a = (rng.standard_normal(shape) * np.exp(2 * rng.standard_normal(shape))).astype(dtype)
     a[rng.random(shape) < 0.2] = 0
@@ -70,9 +68,7 @@ def test_uniform_row_needs_ceil_pn():
 
 @settings(max_examples=150, deadline=None)
 @given(
-    a=st.integers(1, 8).flatmap(
-        lambda r: arrays(np.float64, (r, 30), elements=st.floats(-1e3, 1e3, width=32))
-    ),
+    a=st.integers(1, 8).flatmap(lambda r: arrays(np.float64, (r, 30), elements=st.floats(-1e3, 1e3, width=32))),
     p=st.floats(0.01, 1.0),
 )
 def test_property_minimal_count(a, p):

@@ -85,9 +85,7 @@ def test_classification_loss_matches_log_softmax_in_float64():
     per = lse - z[np.arange(7), y.numpy()]
     assert not is_language_model(m)
     np.testing.assert_allclose(float(forward_loss(m, (x, y)).detach()), per.mean(), rtol=1e-5)
-    np.testing.assert_allclose(
-        forward_loss(m, {"x": x, "y": y}, reduction="none").detach().numpy(), per, rtol=1e-5
-    )
+    np.testing.assert_allclose(forward_loss(m, {"x": x, "y": y}, reduction="none").detach().numpy(), per, rtol=1e-5)
     with pytest.raises(InvalidArgumentError, match="batch"):
         forward_loss(m, (x, y, y))
     with pytest.raises(InvalidArgumentError, match="labels"):

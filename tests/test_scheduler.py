@@ -1,12 +1,10 @@
 """The scheduler: routing by policy and price, what each route solves, the decision log."""
 
-import math
-
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
-from conftest import spd_with_spectrum
 
+from conftest import spd_with_spectrum
 from qnewton.cost import ClassicalCostModel, QuantumCostModel
 from qnewton.errors import InvalidArgumentError
 from qnewton.linalg import prune_symmetric, quantum_sparsity, regularize
@@ -127,8 +125,9 @@ def test_noisy_route_is_seeded_per_step_and_block(rng):
     np.testing.assert_array_equal(xa1, xb1)
     np.testing.assert_array_equal(xa2, xb2)
     assert not np.array_equal(xa1, xa2)
-    exact = spla.spsolve(prune_symmetric(regularize(h, 1.0), Scheduler(cfg).run(t1).record.d_requested,
-                                         sparse=True).tocsc(), g)
+    exact = spla.spsolve(
+        prune_symmetric(regularize(h, 1.0), Scheduler(cfg).run(t1).record.d_requested, sparse=True).tocsc(), g
+    )
     assert 0 < np.linalg.norm(xa1 - exact) / np.linalg.norm(exact) < 0.5
 
 

@@ -31,11 +31,7 @@ def test_spd_matches_numpy(rng, backend, n):
     x, rep = CholeskySolver(backend=backend).solve(h, g)
     np.testing.assert_allclose(x, np.linalg.solve(h, g), rtol=1e-9, atol=1e-12)
     assert rep.route == "classical" and rep.modeled_seconds is None and rep.measured_seconds >= 0
-    assert (
-        rep.residual < 1e-12
-        and rep.details["factorization"] == "cholesky"
-        and rep.details["fallback"] is None
-    )
+    assert rep.residual < 1e-12 and rep.details["factorization"] == "cholesky" and rep.details["fallback"] is None
 
 
 @settings(max_examples=60, deadline=None)

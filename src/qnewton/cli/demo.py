@@ -62,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
         p = prune_symmetric(h, d)
         dt = time.perf_counter() - t0
         kappa = estimate_condition(regularize(p, eps), "exact").value
-        print(f"  {d:>5} {frac:>6.0%} {oracle_sparsity(p):>12} {str(np.array_equal(p, p.T)):>10} "
-              f"{kappa:>10.4g} {dt * 1e3:>10.2f}")
+        print(
+            f"  {d:>5} {frac:>6.0%} {oracle_sparsity(p):>12} {np.array_equal(p, p.T)!s:>10} "
+            f"{kappa:>10.4g} {dt * 1e3:>10.2f}"
+        )
 
     print("\nRegularization: kappa of H + eps I")
     for e in (1e-4, 1e-3, 1e-2, 1e-1, 1.0):

@@ -437,8 +437,7 @@ class ClassicalCostModel:
         """
         if self.c is not None:
             raise InvalidArgumentError(
-                f"this model has a fixed `c` = {self.c:g}; build ClassicalCostModel() without `c` to "
-                f"calibrate."
+                f"this model has a fixed `c` = {self.c:g}; build ClassicalCostModel() without `c` to calibrate."
             )
         cal = calibrate_classical(self.sizes, self.dtype, self.repeats)
         if self.cache:

@@ -125,6 +125,4 @@ def find_crossover(
         seconds = float(quantum.estimate(n, kappa=root, d=fixed, alpha=alpha).seconds)
     else:
         seconds = float(quantum.estimate(n, kappa=fixed, d=root, alpha=alpha).seconds)
-    return Crossover(
-        value=root, status="crossover", seconds=seconds, quantum_cheaper_below=bool(neg[i]), **base
-    )
+    return Crossover(value=root, status="crossover", seconds=seconds, quantum_cheaper_below=bool(neg[i]), **base)

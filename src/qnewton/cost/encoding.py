@@ -41,9 +41,7 @@ def max_row_nnz(A: Any) -> int:
     return int(np.count_nonzero(a, axis=1).max())
 
 
-def block_encoding_alpha(
-    A: Any, d: int | None = None, *, norm2: float | None = None, symmetric: bool = True
-) -> float:
+def block_encoding_alpha(A: Any, d: int | None = None, *, norm2: float | None = None, symmetric: bool = True) -> float:
     """Scale factor of the sparse-access block encoding of A, relative to ||A||_2.
 
     ``alpha = d * max|A_ij| / ||A||_2``. The standard sparse-access block encoding (Gilyen, Su,

@@ -44,9 +44,7 @@ class GateTime:
 
 
 #: ibm_sherbrooke (IBM Eagle r3) calibration medians, seconds (REFERENCE.md section 5).
-IBM_SHERBROOKE = MappingProxyType(
-    {"sx": 56.9e-9, "x": 56.9e-9, "ecr": 533e-9, "readout": 1.24e-6, "reset": 1.3e-6}
-)
+IBM_SHERBROOKE = MappingProxyType({"sx": 56.9e-9, "x": 56.9e-9, "ecr": 533e-9, "readout": 1.24e-6, "reset": 1.3e-6})
 
 _PRESETS = (
     GateTime(
@@ -119,9 +117,7 @@ def resolve_gate_time(gate_time: str | float | GateTime) -> GateTime:
     elif isinstance(gate_time, Real) and not isinstance(gate_time, bool):
         value = float(gate_time)
     else:
-        raise InvalidArgumentError(
-            f"`gate_time` must be a preset name or seconds as a number, got {gate_time!r}."
-        )
+        raise InvalidArgumentError(f"`gate_time` must be a preset name or seconds as a number, got {gate_time!r}.")
     if not math.isfinite(value) or value <= 0:
         raise InvalidArgumentError(f"`gate_time` must be a finite number of seconds > 0, got {value!r}.")
     return GateTime("custom", value, "given by the caller", "Idealized: logical query counts x gate time.")

@@ -178,9 +178,7 @@ class QuantumCostModel:
         k_arr, ks = as_float_array(kappa, "kappa")
         scalar &= ks
 
-        per_attempt = np.asarray(
-            qm.queries_per_attempt(k_arr, self.eps, alpha_arr, n=n, d=d_arr), dtype=np.float64
-        )
+        per_attempt = np.asarray(qm.queries_per_attempt(k_arr, self.eps, alpha_arr, n=n, d=d_arr), dtype=np.float64)
         p = float(qm.success_probability(self.eps))
         expected = per_attempt / p
         tg = self.gate_time_seconds

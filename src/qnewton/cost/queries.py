@@ -394,7 +394,5 @@ def get_query_model(name: str | QueryModel) -> QueryModel:
     key = name.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in QUERY_MODELS:
-        raise InvalidArgumentError(
-            f"`query_model` {name!r} is unknown; choose one of {', '.join(QUERY_MODELS)}."
-        )
+        raise InvalidArgumentError(f"`query_model` {name!r} is unknown; choose one of {', '.join(QUERY_MODELS)}.")
     return QUERY_MODELS[key]

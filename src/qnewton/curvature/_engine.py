@@ -64,9 +64,7 @@ def _shape_error(exc: Exception) -> ShapeError | None:
     return None
 
 
-def loss_and_gradient_pass(
-    problem: LossProblem, batch: Batch
-) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+def loss_and_gradient_pass(problem: LossProblem, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
     """Loss, gradient of every variable, and bytes of the activations autograd saved.
 
     Uses ordinary autograd (one forward, one backward). The saved-activation count covers
@@ -94,10 +92,7 @@ def loss_and_gradient_pass(
                 raise err from exc
             raise
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-    out = {
-        k: (g.detach() if g is not None else torch.zeros_like(params[k]))
-        for k, g in zip(params.keys(), grads)
-    }
+    out = {k: (g.detach() if g is not None else torch.zeros_like(params[k])) for k, g in zip(params.keys(), grads)}
     return loss.detach(), out, sum(saved.values())
 
 

@@ -199,15 +199,12 @@ def make_blocks(problem: LossProblem, spec: BlockSpec = "layerwise") -> tuple[Pa
         for b in blocks:
             for k, s in zip(b.param_names, b.shapes):
                 if k not in params:
-                    raise InvalidArgumentError(
-                        f"block {b.name!r} names {k!r}, not a variable of the problem."
-                    )
+                    raise InvalidArgumentError(f"block {b.name!r} names {k!r}, not a variable of the problem.")
                 if tuple(params[k].shape) != tuple(s):
                     raise ShapeError(f"block {b.name!r}: {k!r} has shape {tuple(params[k].shape)}, not {s}.")
     else:
         raise InvalidArgumentError(
-            "`blocks` must be a layout name, a mapping or a sequence of ParamBlock, got "
-            f"{type(spec).__name__}."
+            f"`blocks` must be a layout name, a mapping or a sequence of ParamBlock, got {type(spec).__name__}."
         )
     if not blocks:
         raise InvalidArgumentError("`blocks` is empty; give at least one block.")

@@ -123,8 +123,7 @@ def _fisher_blocks(
     itemsize = max(torch.empty((), dtype=blk.dtype).element_size() for blk in blocks)
     chunk = sample_chunk_size(config, bc, n_total, itemsize, act_bytes)
     dense = {
-        blk.name: config.fisher_form == "dense"
-        or (config.fisher_form == "auto" and blk.size <= config.max_dense_size)
+        blk.name: config.fisher_form == "dense" or (config.fisher_form == "auto" and blk.size <= config.max_dense_size)
         for blk in blocks
     }
     acc: dict[str, torch.Tensor] = {
@@ -309,7 +308,11 @@ def per_sample_gradients(
     b = problem.batch_size(batch)
     names = [k for blk in blks for k in blk.param_names]
     n_total = sum(blk.size for blk in blks)
-    chunk = sample_chunk_size(config, b, n_total, 8, 0)
+    chunk = config.sample_chunk_size
+    if chunk is None:  # size chunks by the activations one forward pass saves
+        _, _, act = loss_and_gradient_pass(problem, batch)
+        itemsize = max(torch.empty((), dtype=blk.dtype).element_size() for blk in blks)
+        chunk = sample_chunk_size(config, b, n_total, itemsize, act)
     parts: dict[str, list[torch.Tensor]] = {blk.name: [] for blk in blks}
     for _, _, g in per_sample_gradient_chunks(problem, batch, names, b, chunk, config):
         for blk in blks:

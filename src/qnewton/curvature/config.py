@@ -68,9 +68,7 @@ class CurvatureConfig:
             ("fisher_form", ("auto", "dense", "factor")),
         ):
             if getattr(self, field) not in allowed:
-                raise InvalidArgumentError(
-                    f"`{field}` must be one of {allowed}, got {getattr(self, field)!r}."
-                )
+                raise InvalidArgumentError(f"`{field}` must be one of {allowed}, got {getattr(self, field)!r}.")
         for field in ("math_sdpa", "check_finite"):
             if not isinstance(getattr(self, field), bool):
                 raise InvalidArgumentError(f"`{field}` must be True or False, got {getattr(self, field)!r}.")

@@ -28,6 +28,7 @@ from ._batch import Batch
 from ._engine import (
     BlockHvp,
     check_finite_tensor,
+    loss_and_gradient_pass,
     per_sample_gradient_chunks,
     sample_chunk_size,
     sub_batch,
@@ -52,9 +53,7 @@ class CurvatureOperator(LinearOperator):
             numpy counterpart of ``torch_dtype``.
     """
 
-    def __init__(
-        self, n: int, torch_dtype: torch.dtype, device: torch.device, numpy_dtype: Any = None
-    ) -> None:
+    def __init__(self, n: int, torch_dtype: torch.dtype, device: torch.device, numpy_dtype: Any = None) -> None:
         if numpy_dtype is None:
             numpy_dtype = _TORCH_TO_NUMPY.get(torch_dtype, np.float64)
         npdt = np.dtype(numpy_dtype)
@@ -247,15 +246,16 @@ class EmpiricalFisherOperator(CurvatureOperator):
             self.block = None
         else:
             if problem is None:
-                raise InvalidArgumentError(
-                    "`problem` is required (or use EmpiricalFisherOperator.from_factor)."
-                )
+                raise InvalidArgumentError("`problem` is required (or use EmpiricalFisherOperator.from_factor).")
             b = problem.batch_size(batch)
             cbatch, bc = sub_batch(problem, batch, b, self.config)
             self.block = _resolve_block(problem, block)
             blk = self.block
             isz = torch.empty((), dtype=blk.dtype).element_size()
-            chunk = sample_chunk_size(self.config, bc, blk.size, isz, 0)
+            chunk = self.config.sample_chunk_size
+            if chunk is None:  # size chunks by the activations one forward pass saves
+                _, _, act = loss_and_gradient_pass(problem, cbatch)
+                chunk = sample_chunk_size(self.config, bc, blk.size, isz, act)
             chunks = per_sample_gradient_chunks(problem, cbatch, blk.param_names, bc, chunk, self.config)
             parts = [blk.flatten(g, batch_dims=1) for _, _, g in chunks]
             G = torch.cat(parts) if len(parts) > 1 else parts[0]

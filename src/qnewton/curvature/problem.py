@@ -160,9 +160,7 @@ class LossProblem:
             )
         for k in chosen:
             if not named[k].is_floating_point():
-                raise InvalidArgumentError(
-                    f"parameter {k!r} has dtype {named[k].dtype}; it must be floating."
-                )
+                raise InvalidArgumentError(f"parameter {k!r} has dtype {named[k].dtype}; it must be floating.")
         self.param_names: tuple[str, ...] = tuple(chosen)
         self.frozen: tuple[str, ...] = tuple(k for k in named if k not in set(chosen))
         self._named = {k: named[k] for k in chosen}

@@ -89,9 +89,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     data = _read_bytes(path)
     name = str(path)
     if len(data) < 4:
-        raise DataFormatError(
-            f"{name!r} is truncated: {len(data)} bytes, shorter than the 4-byte IDX magic number."
-        )
+        raise DataFormatError(f"{name!r} is truncated: {len(data)} bytes, shorter than the 4-byte IDX magic number.")
     zero0, zero1, code, ndim = data[0], data[1], data[2], data[3]
     if zero0 != 0 or zero1 != 0:
         raise DataFormatError(
@@ -145,13 +143,9 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray, compress: bool | 
     key = (a.dtype.kind, a.dtype.itemsize)
     if key not in _CODE_OF_KIND:
         allowed = ", ".join(dt.newbyteorder("=").name for dt in IDX_DTYPES.values())
-        raise InvalidArgumentError(
-            f"`array` has dtype {a.dtype}, which IDX cannot store; use one of {allowed}."
-        )
+        raise InvalidArgumentError(f"`array` has dtype {a.dtype}, which IDX cannot store; use one of {allowed}.")
     if not 1 <= a.ndim <= 255 or any(d >= 2**32 for d in a.shape):
-        raise InvalidArgumentError(
-            f"`array` has shape {a.shape}; IDX needs 1 to 255 dimensions, each < 2**32."
-        )
+        raise InvalidArgumentError(f"`array` has shape {a.shape}; IDX needs 1 to 255 dimensions, each < 2**32.")
     code = _CODE_OF_KIND[key]
     header = bytes([0, 0, code, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
     payload = header + np.ascontiguousarray(a, dtype=IDX_DTYPES[code]).tobytes()

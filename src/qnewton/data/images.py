@@ -191,8 +191,7 @@ def load_idx_pair(
         )
     if images.ndim != 3:
         raise DataFormatError(
-            f"{str(images_path)!r} holds an array of shape {images.shape}; an images file holds "
-            f"(n, height, width)."
+            f"{str(images_path)!r} holds an array of shape {images.shape}; an images file holds (n, height, width)."
         )
     if labels.ndim != 1:
         raise DataFormatError(
@@ -259,9 +258,7 @@ def _dpkg_fashion_dir() -> Path | None:
     if shutil.which("dpkg") is None:
         return None
     try:
-        out = subprocess.run(
-            ["dpkg", "-L", _DEBIAN_PACKAGE], capture_output=True, text=True, timeout=30, check=False
-        )
+        out = subprocess.run(["dpkg", "-L", _DEBIAN_PACKAGE], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -333,9 +330,7 @@ def _finish(
 ) -> ImageDataset:
     """Normalize (statistics from the whole training split), take subsets, shape, wrap."""
     if normalization not in ("unit", "standardize", "none"):
-        raise InvalidArgumentError(
-            f"`normalization` must be 'unit', 'standardize' or 'none', got {normalization!r}."
-        )
+        raise InvalidArgumentError(f"`normalization` must be 'unit', 'standardize' or 'none', got {normalization!r}.")
     image_shape = (int(x_train.shape[1]), int(x_train.shape[2]))
     scale = float(max_value) if normalization != "none" else 1.0
     xtr = x_train.astype(np.float32) / np.float32(scale)
@@ -442,8 +437,7 @@ def load_digits_dataset(
         yte,
         max_value=16.0,
         num_classes=10,
-        source="sklearn.datasets.load_digits"
-        + (" (3x3 replicated, 2-px border, 28x28)" * (image_size == 28)),
+        source="sklearn.datasets.load_digits" + (" (3x3 replicated, 2-px border, 28x28)" * (image_size == 28)),
         normalization=normalization,
         n_train=n_train,
         n_test=n_test,
@@ -528,9 +522,7 @@ def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None, **kwargs)
                 "(Debian/Ubuntu; the files land in /usr/share/datasets/fashion-mnist), or pass "
                 "`data_dir` pointing at the four IDX files (train-images-idx3-ubyte.gz, ...)."
             )
-    return load_idx_dataset(
-        data_dir, name="fashion-mnist", num_classes=10, class_names=FASHION_MNIST_CLASSES, **kwargs
-    )
+    return load_idx_dataset(data_dir, name="fashion-mnist", num_classes=10, class_names=FASHION_MNIST_CLASSES, **kwargs)
 
 
 def _load_mnist(data_dir: str | os.PathLike[str] | None = None, **kwargs) -> ImageDataset:

@@ -57,9 +57,7 @@ class LMBlocks:
         """Tokens per block."""
         return int(self.input_ids.shape[1])
 
-    def batch(
-        self, index: slice | torch.Tensor | np.ndarray | list[int] | None = None
-    ) -> dict[str, torch.Tensor]:
+    def batch(self, index: slice | torch.Tensor | np.ndarray | list[int] | None = None) -> dict[str, torch.Tensor]:
         """``{"input_ids", "attention_mask", "labels"}`` of the blocks ``index`` (all if None):
         the keyword arguments of the model call, and what ``forward_loss`` takes."""
         if index is None:
@@ -161,9 +159,7 @@ def mask_tokens(
     tok = tokenizer or ByteTokenizer()
     check_fraction(mlm_probability, "mlm_probability")
     if input_ids.ndim != 2:
-        raise InvalidArgumentError(
-            f"`input_ids` must be (batch, length), got shape {tuple(input_ids.shape)}."
-        )
+        raise InvalidArgumentError(f"`input_ids` must be (batch, length), got shape {tuple(input_ids.shape)}.")
     gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
     ids = input_ids.detach().cpu().to(torch.int64)
     candidate = ids < 256

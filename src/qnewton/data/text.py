@@ -141,8 +141,7 @@ def read_wikitext(data_dir: str | os.PathLike[str], detokenize: bool = False) ->
         text = _read_text_file(root / fname)
         if not any(_ARTICLE_RE.match(line) for line in text.splitlines()):
             raise DataFormatError(
-                f"{str(root / fname)!r} has no article heading (a line ' = Title = '); it is not a "
-                f"WikiText raw file."
+                f"{str(root / fname)!r} has no article heading (a line ' = Title = '); it is not a WikiText raw file."
             )
         out[split] = wikitext_detokenize(text) if detokenize else text
     return out
@@ -263,9 +262,7 @@ def available_text_corpora() -> dict[str, str]:
     return dict(_CORPORA)
 
 
-def load_text_corpus(
-    name: str = "pydoc", data_dir: str | os.PathLike[str] | None = None, **kwargs
-) -> TextCorpus:
+def load_text_corpus(name: str = "pydoc", data_dir: str | os.PathLike[str] | None = None, **kwargs) -> TextCorpus:
     """Load a text corpus by name.
 
     Args:

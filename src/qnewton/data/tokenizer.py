@@ -114,14 +114,11 @@ class ByteTokenizer:
         a = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids).astype(np.int64).reshape(-1)
         if a.size and (a.min() < 0 or a.max() >= self.vocab_size):
             raise InvalidArgumentError(
-                f"`ids` holds values from {a.min()} to {a.max()}, outside the vocabulary "
-                f"[0, {self.vocab_size})."
+                f"`ids` holds values from {a.min()} to {a.max()}, outside the vocabulary [0, {self.vocab_size})."
             )
         return a
 
-    def decode_bytes(
-        self, ids: Iterable[int] | np.ndarray | torch.Tensor, skip_special: bool = True
-    ) -> bytes:
+    def decode_bytes(self, ids: Iterable[int] | np.ndarray | torch.Tensor, skip_special: bool = True) -> bytes:
         """The bytes of ``ids``. Special tokens are dropped (``skip_special``) or rejected.
 
         Raises:

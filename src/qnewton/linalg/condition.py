@@ -154,9 +154,7 @@ def condition_gershgorin(A, *, eps: float | None = None) -> ConditionEstimate:
         3.872983346207417
     """
     if eps is None:
-        raise InvalidArgumentError(
-            "method='gershgorin' needs `eps=`: the regularization added to a PSD matrix."
-        )
+        raise InvalidArgumentError("method='gershgorin' needs `eps=`: the regularization added to a PSD matrix.")
     eps = check_positive(eps, "eps")
     if sp.issparse(A):
         csr = A.tocsr()
@@ -249,12 +247,8 @@ def estimate_condition(A, method: str = "lanczos", **options: Any) -> ConditionE
     try:
         fn = CONDITION_METHODS[method]
     except KeyError:
-        raise InvalidArgumentError(
-            f"`method` must be one of {sorted(CONDITION_METHODS)}, got {method!r}."
-        ) from None
+        raise InvalidArgumentError(f"`method` must be one of {sorted(CONDITION_METHODS)}, got {method!r}.") from None
     t0 = time.perf_counter()
     est = fn(A, **options)
     seconds = time.perf_counter() - t0
-    return ConditionEstimate(
-        est.value, est.log_value, est.method, est.upper_bound, est.exact, seconds, est.details
-    )
+    return ConditionEstimate(est.value, est.log_value, est.method, est.upper_bound, est.exact, seconds, est.details)

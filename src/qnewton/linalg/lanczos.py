@@ -133,9 +133,7 @@ def lanczos_extremes(
         beta = float(np.linalg.norm(w))
         invariant = beta <= 1e-12 * max(1.0, abs(alpha))
         if invariant or k == k_max or k % check_every == 0:
-            theta, vecs = scipy.linalg.eigh_tridiagonal(
-                np.array(alphas), np.array(betas), lapack_driver="stev"
-            )
+            theta, vecs = scipy.linalg.eigh_tridiagonal(np.array(alphas), np.array(betas), lapack_driver="stev")
             res = np.abs(beta * vecs[-1, [0, -1]])
             # Each end relative to its own magnitude: kappa needs lambda_min to `tol` relative,
             # which a tolerance relative to lambda_max would not give.
@@ -156,9 +154,7 @@ def lanczos_extremes(
     )
 
 
-def spectral_norm(
-    A, *, n: int | None = None, symmetric: bool = True, tol: float = 1e-4, seed: int = 0
-) -> float:
+def spectral_norm(A, *, n: int | None = None, symmetric: bool = True, tol: float = 1e-4, seed: int = 0) -> float:
     """||A||_2: the largest |eigenvalue| of a symmetric A (Lanczos), or for ``symmetric=False``
     the square root of the largest eigenvalue of A^T A. Small dense matrices (N <= 256) are
     solved exactly with LAPACK.

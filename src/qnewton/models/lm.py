@@ -143,9 +143,7 @@ def _build_config(cls, defaults: dict[str, Any], overrides: dict[str, Any], fami
     kw = {**defaults, **overrides}
     hidden, heads = kw["hidden_size"], kw["num_attention_heads"]
     if hidden % heads:
-        raise InvalidArgumentError(
-            f"`hidden_size` ({hidden}) must be a multiple of `num_attention_heads` ({heads})."
-        )
+        raise InvalidArgumentError(f"`hidden_size` ({hidden}) must be a multiple of `num_attention_heads` ({heads}).")
     kv = kw.get("num_key_value_heads")
     if kv is not None and heads % kv:
         raise InvalidArgumentError(
@@ -189,9 +187,7 @@ def _seeded(build, seed: int | None):
 
 def _check_attn(attn_implementation: str) -> None:
     if attn_implementation not in _ATTN:
-        raise InvalidArgumentError(
-            f"`attn_implementation` must be one of {_ATTN}, got {attn_implementation!r}."
-        )
+        raise InvalidArgumentError(f"`attn_implementation` must be one of {_ATTN}, got {attn_implementation!r}.")
 
 
 def make_bert(seed: int | None = 0, attn_implementation: str = "eager", **overrides: Any):

@@ -55,9 +55,7 @@ class MLP(nn.Module):
         for i, s in enumerate(sizes):
             check_int_range(s, f"sizes[{i}]", 1, 2**31 - 1)
         if activation not in ACTIVATIONS:
-            raise InvalidArgumentError(
-                f"`activation` must be one of {sorted(ACTIVATIONS)}, got {activation!r}."
-            )
+            raise InvalidArgumentError(f"`activation` must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
         self.sizes = sizes
         self.activation = activation
         for i, (a, b) in enumerate(itertools.pairwise(sizes)):

@@ -35,9 +35,7 @@ def block_name(param_name: str, granularity: Granularity = "layer") -> str:
     if granularity == "module":
         return ".".join(parts[:-1]) or param_name
     if granularity != "layer":
-        raise InvalidArgumentError(
-            f"`granularity` must be 'tensor', 'module' or 'layer', got {granularity!r}."
-        )
+        raise InvalidArgumentError(f"`granularity` must be 'tensor', 'module' or 'layer', got {granularity!r}.")
     for i, p in enumerate(parts[:-1]):
         if p.isdigit():
             return ".".join(parts[: i + 1])
@@ -62,9 +60,7 @@ def count_parameters_per_block(model: nn.Module, granularity: Granularity = "lay
     ``{"fc1": 12560, "fc2": 272, "fc3": 170}``; at ``"tensor"``, ``fc1.weight`` is 12544.
     """
     params = dict(model.named_parameters())
-    return {
-        b: sum(params[n].numel() for n in names) for b, names in parameter_blocks(model, granularity).items()
-    }
+    return {b: sum(params[n].numel() for n in names) for b, names in parameter_blocks(model, granularity).items()}
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

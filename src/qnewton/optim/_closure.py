@@ -46,15 +46,25 @@ def closure_curvature(
             e = torch.zeros(k, n, dtype=g.dtype, device=g.device)
             e[torch.arange(k), torch.arange(start, start + k)] = 1
             try:
-                parts = torch.autograd.grad(g, ps, grad_outputs=e, retain_graph=True, is_grads_batched=True,
-                                            allow_unused=True)
+                parts = torch.autograd.grad(
+                    g, ps, grad_outputs=e, retain_graph=True, is_grads_batched=True, allow_unused=True
+                )
                 block_rows = torch.cat([_zeros_if_none(p, q, k).reshape(k, -1) for p, q in zip(ps, parts)], dim=1)
             except RuntimeError:
-                block_rows = torch.stack([
-                    torch.cat([_zeros_if_none(p, q, None).reshape(-1) for p, q in zip(
-                        ps, torch.autograd.grad(g, ps, grad_outputs=e[j], retain_graph=True, allow_unused=True))])
-                    for j in range(k)
-                ])
+                block_rows = torch.stack(
+                    [
+                        torch.cat(
+                            [
+                                _zeros_if_none(p, q, None).reshape(-1)
+                                for p, q in zip(
+                                    ps,
+                                    torch.autograd.grad(g, ps, grad_outputs=e[j], retain_graph=True, allow_unused=True),
+                                )
+                            ]
+                        )
+                        for j in range(k)
+                    ]
+                )
             rows.append(block_rows.detach())
         h = torch.cat(rows)
         h = (h + h.T) / 2

@@ -224,8 +224,15 @@ class QNewton(torch.optim.Optimizer):
             if self.on_nonfinite == "raise":
                 raise
             warnings.warn(f"step {self.step_count} skipped: {exc}", SkippedStepWarning, stacklevel=2)
-            rec = DecisionRecord(step=self.step_count, block="*", n=0, policy=self.scheduler.config.policy,
-                                 route="skipped", reason=f"non-finite: {exc}", eps=0.0)
+            rec = DecisionRecord(
+                step=self.step_count,
+                block="*",
+                n=0,
+                policy=self.scheduler.config.policy,
+                route="skipped",
+                reason=f"non-finite: {exc}",
+                eps=0.0,
+            )
             self.decisions.append(rec)
             loss, info = torch.tensor(float("nan")), {"skipped": True}
         info.update(step=self.step_count, phase=phase, loss=float(loss), wall_measured_s=time.perf_counter() - t0)
@@ -274,7 +281,9 @@ class QNewton(torch.optim.Optimizer):
                 items.append((bc.name, params, bc.block, res.grads[bc.name], bc.to_dense()))
         else:
             if self.curvature != "hessian":
-                raise InvalidArgumentError("the empirical Fisher needs per-sample losses: use `batch=` with a loss problem.")
+                raise InvalidArgumentError(
+                    "the empirical Fisher needs per-sample losses: use `batch=` with a loss problem."
+                )
             loss, gs, hs = closure_curvature(closure, self._params, self.blocks if isinstance(self.blocks, str) else "")
             named = self._named_params()
             if self.blocks == "full":
@@ -359,6 +368,8 @@ class QNewton(torch.optim.Optimizer):
 
     def __repr__(self) -> str:
         cfg = self.scheduler.config
-        return (f"QNewton(lr={self.param_groups[0]['lr']}, policy={cfg.policy!r}, eps={cfg.regularization.eps}, "
-                f"curvature={self.curvature!r}, blocks={self.blocks!r}, sgd_steps={self.sgd_steps}, "
-                f"step={self.step_count})")
+        return (
+            f"QNewton(lr={self.param_groups[0]['lr']}, policy={cfg.policy!r}, eps={cfg.regularization.eps}, "
+            f"curvature={self.curvature!r}, blocks={self.blocks!r}, sgd_steps={self.sgd_steps}, "
+            f"step={self.step_count})"
+        )

@@ -50,7 +50,9 @@ class SparsitySpec:
         if self.p is not None:
             check_fraction(self.p, "p")
         if not (self.reduce in ("max", "median") or (isinstance(self.reduce, float) and 0 < self.reduce <= 1)):
-            raise InvalidArgumentError(f"`reduce` must be 'max', 'median' or a quantile in (0, 1], got {self.reduce!r}.")
+            raise InvalidArgumentError(
+                f"`reduce` must be 'max', 'median' or a quantile in (0, 1], got {self.reduce!r}."
+            )
 
     @property
     def prunes(self) -> bool:
@@ -74,7 +76,7 @@ class SparsitySpec:
                 val = np.median(prof)
             else:
                 val = np.quantile(prof, float(self.reduce))
-            return max(1, min(n, int(math.ceil(val))))
+            return max(1, min(n, math.ceil(val)))
         return n
 
 
@@ -148,8 +150,12 @@ class SchedulerConfig:
             )
         check_int_range(self.exact_limit, "exact_limit", 1, 10**6)
         check_fraction(self.sparse_threshold, "sparse_threshold")
-        for name, typ in (("regularization", RegularizationSpec), ("sparsity", SparsitySpec),
-                          ("classical_cost", ClassicalCostModel), ("quantum_cost", QuantumCostModel),
-                          ("classical_solver", CholeskySolver)):
+        for name, typ in (
+            ("regularization", RegularizationSpec),
+            ("sparsity", SparsitySpec),
+            ("classical_cost", ClassicalCostModel),
+            ("quantum_cost", QuantumCostModel),
+            ("classical_solver", CholeskySolver),
+        ):
             if not isinstance(getattr(self, name), typ):
                 raise InvalidArgumentError(f"`{name}` must be a {typ.__name__}.")

@@ -107,8 +107,14 @@ class Scheduler:
             cost = cfg.quantum_cost.estimate(n, kappa=max(kappa.value, 1.0), d=d, alpha=alpha)
         else:
             alpha = math.inf
-            cost = CostEstimate("quantum", cfg.quantum_cost.name, "modeled", math.inf, n,
-                                details={"reason": "the pruned block is singular (kappa = inf)"})
+            cost = CostEstimate(
+                "quantum",
+                cfg.quantum_cost.name,
+                "modeled",
+                math.inf,
+                n,
+                details={"reason": "the pruned block is singular (kappa = inf)"},
+            )
             notes.append("pruned block singular: quantum route unavailable")
         return QuantumPlan(matrix, d_req, d, kappa, alpha, norm2, cost, prune_s, "; ".join(notes))
 
@@ -147,8 +153,7 @@ class Scheduler:
             assert plan is not None
             q, c = float(plan.cost.seconds), float(classical.seconds)
             route = "quantum" if q < c else "classical"
-            reason = (f"hybrid: {route} cheaper (quantum {q:.3g} s modeled vs classical {c:.3g} s "
-                      f"{classical.basis})")
+            reason = f"hybrid: {route} cheaper (quantum {q:.3g} s modeled vs classical {c:.3g} s {classical.basis})"
 
         if route == "classical":
             result = cfg.classical_solver.solve(hr, task.g)
@@ -210,5 +215,6 @@ class Scheduler:
                 rep = replace(rep, modeled_seconds=float(plan.cost.seconds))
             return SolveResult(res.x, rep)
         rng = np.random.default_rng([cfg.seed, task.step, task.index])
-        return self.emulator.solve(plan.matrix, task.g, kappa=max(plan.kappa.value, 1.0), d=plan.d,
-                                   norm2=plan.norm2, rng=rng)
+        return self.emulator.solve(
+            plan.matrix, task.g, kappa=max(plan.kappa.value, 1.0), d=plan.d, norm2=plan.norm2, rng=rng
+        )

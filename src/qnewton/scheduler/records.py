@@ -75,8 +75,10 @@ class DecisionRecord:
         if self.classical_cost_s is not None:
             parts.append(f"classical {self.classical_cost_s:.3g}s [{self.classical_cost_basis}]")
         if self.quantum_cost_s is not None:
-            parts.append(f"quantum {self.quantum_cost_s:.3g}s [modeled; kappa={self.kappa:.3g} "
-                         f"({self.kappa_method}), d={self.d}, alpha={self.alpha:.3g}]")
+            parts.append(
+                f"quantum {self.quantum_cost_s:.3g}s [modeled; kappa={self.kappa:.3g} "
+                f"({self.kappa_method}), d={self.d}, alpha={self.alpha:.3g}]"
+            )
         return " ".join(parts)
 
 

@@ -115,9 +115,7 @@ def inverse_degree(kappa: float, eps: float) -> int:
     return 2 * n - 1
 
 
-def inverse_polynomial(
-    kappa: float, eps: float, max_abs: float = 0.9, degree_cap: int = 1501
-) -> InversePolynomial:
+def inverse_polynomial(kappa: float, eps: float, max_abs: float = 0.9, degree_cap: int = 1501) -> InversePolynomial:
     r"""The minimax-relative-error odd polynomial for 1/x on 1/kappa <= |x| <= 1, scaled for QSP.
 
     With a = 1/kappa and q(x) = (1 + a^2 - 2 x^2) / (1 - a^2) (which maps |x| in [a, 1] onto
@@ -409,9 +407,7 @@ def find_phases(c: np.ndarray, method: str = "auto", tol: float = 1e-12) -> Phas
         ConvergenceError: no solver reached ``tol``; the message lists what each reached.
     """
     if method != "auto" and method not in _SOLVERS:
-        raise InvalidArgumentError(
-            f"`angle_solver` must be one of {('auto', *ANGLE_SOLVERS)}, got {method!r}."
-        )
+        raise InvalidArgumentError(f"`angle_solver` must be one of {('auto', *ANGLE_SOLVERS)}, got {method!r}.")
     c = np.asarray(c, dtype=np.float64)
     order = ANGLE_SOLVERS if method == "auto" else (method,)
     grid_tol = tol + 1e-14 * (2 * len(c))

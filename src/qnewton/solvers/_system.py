@@ -56,9 +56,7 @@ def as_system(H, g, *, symmetry_rtol: float | None = None, check_symmetry: bool 
         dtype = h.dtype
     b, kind = as_numpy(g, "g")
     if b.ndim not in (1, 2) or b.shape[0] != n:
-        raise ShapeError(
-            f"`g` must have shape ({n},) or ({n}, k) to match `H` ({n} x {n}), got {tuple(b.shape)}."
-        )
+        raise ShapeError(f"`g` must have shape ({n},) or ({n}, k) to match `H` ({n} x {n}), got {tuple(b.shape)}.")
     check_finite(b, "g")
     return System(h, b.astype(dtype, copy=False), kind, n)
 

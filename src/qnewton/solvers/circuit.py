@@ -157,18 +157,12 @@ class QSVTCircuitConfig:
             or not isinstance(self.degree_cap, Integral)
             or not (1 <= self.degree_cap <= 100_001)
         ):
-            raise InvalidArgumentError(
-                f"`degree_cap` must be an integer in [1, 100001], got {self.degree_cap!r}."
-            )
+            raise InvalidArgumentError(f"`degree_cap` must be an integer in [1, 100001], got {self.degree_cap!r}.")
         if self.angle_solver not in ("auto", *_qsp.ANGLE_SOLVERS):
             raise InvalidArgumentError(
                 f"`angle_solver` must be one of {('auto', *_qsp.ANGLE_SOLVERS)}, got {self.angle_solver!r}."
             )
-        if (
-            isinstance(self.max_abs, bool)
-            or not isinstance(self.max_abs, (int, float))
-            or not (0 < self.max_abs < 1)
-        ):
+        if isinstance(self.max_abs, bool) or not isinstance(self.max_abs, (int, float)) or not (0 < self.max_abs < 1):
             raise InvalidArgumentError(f"`max_abs` must be in (0, 1), got {self.max_abs!r}.")
         if not isinstance(self.device, str) or not self.device:
             raise InvalidArgumentError(f"`device` must be a PennyLane device name, got {self.device!r}.")
@@ -382,13 +376,9 @@ class QSVTCircuitSolver:
             )
         n = check_symmetric_matrix(h, "H")
         if gv.ndim != 1:
-            raise ShapeError(
-                f"`g` must be a vector of length N = {n}, got an array of shape {tuple(gv.shape)}."
-            )
+            raise ShapeError(f"`g` must be a vector of length N = {n}, got an array of shape {tuple(gv.shape)}.")
         if gv.shape[0] != n:
-            raise ShapeError(
-                f"`g` has length {gv.shape[0]} but `H` is {n} x {n}; pass g with N = {n} entries."
-            )
+            raise ShapeError(f"`g` has length {gv.shape[0]} but `H` is {n} x {n}; pass g with N = {n} entries.")
         check_finite(gv, "g")
         h64 = np.asarray(h, dtype=np.float64)
         h64 = 0.5 * (h64 + h64.T)  # symmetric within tolerance; make it exact for the block encoding

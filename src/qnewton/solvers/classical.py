@@ -79,9 +79,7 @@ class CholeskySolver:
         if self.backend not in ("auto", "torch", "scipy"):
             raise InvalidArgumentError(f"`backend` must be 'auto', 'torch' or 'scipy', got {self.backend!r}.")
         if self.indefinite not in ("ldl", "eigh-abs", "raise"):
-            raise InvalidArgumentError(
-                f"`indefinite` must be 'ldl', 'eigh-abs' or 'raise', got {self.indefinite!r}."
-            )
+            raise InvalidArgumentError(f"`indefinite` must be 'ldl', 'eigh-abs' or 'raise', got {self.indefinite!r}.")
         check_positive(self.abs_floor, "abs_floor")
 
     def solve(self, H, g) -> SolveResult:
