@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ import scipy.sparse as sp
 
 from .._arrays import ArrayLike, as_numpy
 from ..cost import CostEstimate, block_encoding_alpha
-from ..errors import NotPositiveDefiniteError
+from ..errors import ClampedRangeWarning, NotPositiveDefiniteError
 from ..linalg import (
     ConditionEstimate,
     estimate_condition,
@@ -103,8 +104,16 @@ class Scheduler:
         kappa = self._kappa(matrix, shift, notes)
         norm2 = kappa.details.get("lambda_max") if kappa.method == "lanczos" else kappa.details.get("sigma_max")
         if math.isfinite(kappa.value):
-            alpha = block_encoding_alpha(matrix, d, norm2=norm2)
-            cost = cfg.quantum_cost.estimate(n, kappa=max(kappa.value, 1.0), d=d, alpha=alpha)
+            with warnings.catch_warnings(record=True) as caught:
+                # out-of-range inputs are clamped by the cost model; the record keeps the message
+                warnings.simplefilter("always", ClampedRangeWarning)
+                alpha = block_encoding_alpha(matrix, d, norm2=norm2)
+                cost = cfg.quantum_cost.estimate(n, kappa=max(kappa.value, 1.0), d=d, alpha=alpha)
+            for w in caught:
+                if issubclass(w.category, ClampedRangeWarning):
+                    notes.append(f"cost model: {w.message}")
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         else:
             alpha = math.inf
             cost = CostEstimate(
@@ -215,6 +224,4 @@ class Scheduler:
                 rep = replace(rep, modeled_seconds=float(plan.cost.seconds))
             return SolveResult(res.x, rep)
         rng = np.random.default_rng([cfg.seed, task.step, task.index])
-        return self.emulator.solve(
-            plan.matrix, task.g, kappa=max(plan.kappa.value, 1.0), d=plan.d, norm2=plan.norm2, rng=rng
-        )
+        return self.emulator.solve(plan.matrix, task.g, rng=rng, cost=plan.cost)

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._validation import check_fraction, check_int_range, check_positive
-from ..cost import QuantumCostModel, block_encoding_alpha, tomography_copies
+from ..cost import CostEstimate, QuantumCostModel, block_encoding_alpha, tomography_copies
 from ..errors import ConvergenceWarning, InvalidArgumentError, SingularMatrixError
 from ..linalg import estimate_condition, oracle_sparsity
 from ._system import as_system, relative_residual
@@ -109,6 +109,7 @@ class EmulatedQLSASolver:
         d: int | None = None,
         norm2: float | None = None,
         rng: np.random.Generator | None = None,
+        cost: CostEstimate | None = None,
     ) -> SolveResult:
         """Emulate a QLSA solve of H x = g for a vector g.
 
@@ -120,6 +121,8 @@ class EmulatedQLSASolver:
             d: oracle sparsity (None: the block's largest row count of nonzeros).
             norm2: ||H||_2 if known (for the block-encoding alpha).
             rng: noise generator for this solve (noisy mode); None uses the solver's own stream.
+            cost: the modeled cost if the caller has already priced this block (the scheduler
+                has); then kappa, d and norm2 are not needed.
         """
         sys_ = as_system(H, g)
         if sys_.b.ndim != 1:
@@ -131,7 +134,8 @@ class EmulatedQLSASolver:
         if self.mode == "noisy":
             out = self._noisy_readout(x, details, rng if rng is not None else self._rng)
         measured = time.perf_counter() - t0
-        cost = self._price(sys_.h, sys_.n, kappa, d, norm2, details)
+        if cost is None:
+            cost = self._price(sys_.h, sys_.n, kappa, d, norm2, details)
         residual = relative_residual(sys_.h, out.astype(sys_.h.dtype), sys_.b)
         report = SolveReport(
             self.name,
