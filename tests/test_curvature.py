@@ -512,3 +512,53 @@ def test_vmap_failure_falls_back_to_loop_with_warning():
     torch.testing.assert_close(fi["lin.weight"].matrix, _ref_fisher(model, ["lin.weight"], samples))
     with pytest.raises(RuntimeError):
         empirical_fisher(problem, (x, t), config=CurvatureConfig(vectorize="vmap"))
+
+
+def _old_style_cube(differentiable_backward: bool):
+    """x -> x^3 as an old-style autograd.Function (no setup_context): torch.func rejects it."""
+
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            if differentiable_backward:
+                return g * 3 * x**2
+            with torch.no_grad():
+                return g * 3 * x**2
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor([0.5, -1.5], dtype=D64))
+
+        def forward(self, x):
+            return Cube.apply(x * self.w).sum(1)
+
+    return M()
+
+
+def test_model_torch_func_cannot_transform_falls_back_to_plain_autograd():
+    model = _old_style_cube(differentiable_backward=True)
+    x = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], dtype=D64)
+    problem = LossProblem(model, forward_loss=lambda m, b: m(b).mean())
+    with pytest.warns(QNewtonWarning, match="falling back"):
+        res = exact_hessian(problem, x)
+    w = model.w.detach()
+    # L = mean_i sum_j (x_ij w_j)^3  =>  d2L/dw_j^2 = mean_i 6 x_ij^3 w_j, no cross terms
+    torch.testing.assert_close(res["w"].matrix, torch.diag((6 * x**3 * w).mean(0)))
+    assert res["w"].method == "rev-rev/loop"
+    with pytest.warns(QNewtonWarning, match="falling back"):
+        fi = empirical_fisher(problem, x)
+    gi = 3 * x**3 * w**2  # per-sample gradients
+    torch.testing.assert_close(fi["w"].matrix, gi.T @ gi / 3)
+
+
+def test_missing_second_derivative_formula_gives_a_hint():
+    problem = LossProblem(_old_style_cube(differentiable_backward=False), forward_loss=lambda m, b: m(b).mean())
+    with pytest.raises(InvalidArgumentError, match="hvp_mode"):
+        exact_hessian(problem, torch.ones(3, 2, dtype=D64), config=CurvatureConfig(vectorize="loop"))

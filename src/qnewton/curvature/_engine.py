@@ -25,6 +25,7 @@ from .blocks import ParamBlock
 from .config import CurvatureConfig
 from .problem import LossProblem
 
+_MISSING_FORMULA = ("not implemented", "does not support", "derivative for", "does not require grad")
 _SHAPE_WORDS = ("shape", "size", "mat1", "mat2", "dimension", "must match")
 
 
@@ -101,8 +102,10 @@ def hvp_chunk_size(config: CurvatureConfig, n: int, itemsize: int, act_bytes: in
 
     Per direction a vectorized HVP holds its input and output rows and the intermediate
     derivatives of the second pass, about as large as the activations of one forward pass over the
-    curvature batch: ``4 n * itemsize + 4 * act_bytes`` (a deliberate over-estimate; the factor was
-    checked against peak RSS on the paper's DNN, see benchmarks/curvature.py).
+    curvature batch: ``4 n * itemsize + 4 * act_bytes``. A deliberate over-estimate: measured peak
+    RSS beyond the output block was 0.41 GiB of a 0.5 GiB budget for the paper's DNN (fc1.weight,
+    B = 256 and 2048, benchmarks/curvature.py) and 0.1-0.35 of the budget for a 784-512-512-10
+    tanh MLP (B = 1024); the time barely depends on the chunk once it holds a few directions.
     """
     if config.chunk_size is not None:
         return min(config.chunk_size, n)
@@ -133,9 +136,9 @@ def _vmap_failed(exc: Exception, config: CurvatureConfig, what: str) -> None:
     if config.vectorize == "vmap":
         raise exc
     warnings.warn(
-        f"vmap could not vectorize the {what} ({type(exc).__name__}: {msg.splitlines()[0][:200]}); "
-        f"falling back to a Python loop, which is slower. Pass CurvatureConfig(vectorize='loop') to "
-        f"skip the attempt.",
+        f"torch.func (vmap) could not transform the {what} ({type(exc).__name__}: "
+        f"{msg.splitlines()[0][:200]}); falling back to a Python loop, which is slower. Pass "
+        f"CurvatureConfig(vectorize='loop') to skip the attempt.",
         QNewtonWarning,
         stacklevel=4,
     )
@@ -148,6 +151,10 @@ class BlockHvp:
     backward pass, is kept); each product then costs one more backward pass. ``fwd-rev``: ``jvp`` of
     ``grad``, recomputed per call. Rows of ``V`` are independent directions; they are processed
     with ``vmap`` (or a loop, see ``CurvatureConfig.vectorize``).
+
+    The ``rev-rev`` loop uses plain ``torch.autograd`` (``create_graph=True``, then one
+    ``autograd.grad`` per direction), so it also works for models ``torch.func`` cannot transform
+    (e.g. an old-style ``autograd.Function`` without ``setup_context``).
     """
 
     def __init__(self, problem: LossProblem, batch: Batch, block: ParamBlock, config: CurvatureConfig):
@@ -163,19 +170,31 @@ class BlockHvp:
 
         self._f = f
         self._vjp_fn: Any = None
+        self._x_req: torch.Tensor | None = None  # plain-autograd path: the input and its gradient graph
+        self._g_graph: torch.Tensor | None = None
         self._loss: torch.Tensor | None = None
         self._grad: torch.Tensor | None = None
         self._vectorized: bool | None = False if config.vectorize == "loop" else None
-        self.method = config.hvp_mode
 
     def _build(self) -> None:
         if self._grad is not None:
             return
         with curvature_context(self.config):
-            if self.config.hvp_mode == "rev-rev":
-                g, self._vjp_fn, loss = vjp(grad_and_value(self._f), self.x0, has_aux=True)
-            else:
+            if self.config.hvp_mode == "fwd-rev":
                 g, loss = grad_and_value(self._f)(self.x0)
+            else:
+                g = loss = None
+                if self._vectorized is not False:
+                    try:
+                        g, self._vjp_fn, loss = vjp(grad_and_value(self._f), self.x0, has_aux=True)
+                    except (RuntimeError, NotImplementedError) as exc:
+                        _vmap_failed(exc, self.config, "Hessian-vector products")
+                        self._vectorized = False
+                if g is None:
+                    x = self.x0.detach().clone().requires_grad_(True)
+                    loss = self._f(x)
+                    (g,) = torch.autograd.grad(loss, x, create_graph=True)
+                    self._x_req, self._g_graph = x, g
         self._grad, self._loss = g.detach(), loss.detach()
 
     @property
@@ -193,9 +212,13 @@ class BlockHvp:
         return self._grad
 
     def _one(self, v: torch.Tensor) -> torch.Tensor:
-        if self.config.hvp_mode == "rev-rev":
+        if self.config.hvp_mode == "fwd-rev":
+            return jvp(grad(self._f), (self.x0,), (v,))[1]
+        if self._vjp_fn is not None:
             return self._vjp_fn(v)[0]
-        return jvp(grad(self._f), (self.x0,), (v,))[1]
+        assert self._g_graph is not None and self._x_req is not None
+        (hv,) = torch.autograd.grad(self._g_graph, self._x_req, v, retain_graph=True)
+        return hv.detach()
 
     def rows(self, V: torch.Tensor) -> torch.Tensor:
         """``V H`` for ``V`` of shape (k, n): row i of the result is H v_i (H is symmetric)."""
@@ -211,7 +234,18 @@ class BlockHvp:
                         raise
                     _vmap_failed(exc, self.config, "Hessian-vector products")
                     self._vectorized = False
-            return torch.stack([self._one(v) for v in V]) if len(V) else V.clone()
+            try:
+                return torch.stack([self._one(v) for v in V]) if len(V) else V.clone()
+            except (RuntimeError, NotImplementedError) as exc:
+                if not any(w in str(exc) for w in _MISSING_FORMULA):
+                    raise
+                other = "fwd-rev" if self.config.hvp_mode == "rev-rev" else "rev-rev"
+                raise InvalidArgumentError(
+                    f"an op of the model has no {self.config.hvp_mode} second-derivative formula "
+                    f"({str(exc).splitlines()[0][:200]}). Try CurvatureConfig(hvp_mode={other!r}); for "
+                    f"attention keep math_sdpa=True; or use the empirical Fisher, which needs first "
+                    f"derivatives only."
+                ) from exc
 
     @property
     def vectorized(self) -> bool | None:
@@ -284,8 +318,13 @@ def per_sample_gradient_chunks(
         merged.update(p)
         return problem.loss(merged, rebuild(new))
 
-    g1 = grad(one)
-    vg = vmap(g1, in_dims=(None,) + (0,) * len(tidx))
+    def plain(*ts: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One sample's gradient with ordinary autograd (works where torch.func does not)."""
+        p = {k: v.detach().requires_grad_(True) for k, v in p0.items()}
+        gs = torch.autograd.grad(one(p, *ts), list(p.values()), allow_unused=True)
+        return {k: (g if g is not None else torch.zeros_like(p[k])) for k, g in zip(p, gs)}
+
+    vg = vmap(grad(one), in_dims=(None,) + (0,) * len(tidx))
     state: dict[str, bool | None] = {"vec": False if config.vectorize == "loop" else None}
     if status is None:
         status = {}
@@ -304,7 +343,7 @@ def per_sample_gradient_chunks(
                     _vmap_failed(exc, config, "per-sample gradients")
                     state["vec"] = False
             if out is None:
-                rows = [g1(p0, *[t[j] for t in ts]) for j in range(s1 - s0)]
+                rows = [plain(*[t[j] for t in ts]) for j in range(s1 - s0)]
                 out = {k: torch.stack([r[k] for r in rows]) for k in names}
             status["vectorized"] = bool(state["vec"])
             yield s0, s1, out
