@@ -22,6 +22,8 @@ from qnewton.curvature import (
 from qnewton.errors import QNewtonWarning
 
 transformers = pytest.importorskip("transformers")
+# transformers imports model classes lazily (seconds); pay that at collection, not inside a test
+BertForMaskedLM, MistralForCausalLM = transformers.BertForMaskedLM, transformers.MistralForCausalLM
 
 D64 = torch.float64
 pytestmark = pytest.mark.nlp
@@ -42,7 +44,7 @@ def _bert(attn: str = "eager"):
         attn_implementation=attn,
     )
     torch.manual_seed(0)
-    return transformers.BertForMaskedLM(cfg).to(D64).eval()
+    return BertForMaskedLM(cfg).to(D64).eval()
 
 
 def _mlm_batch(b: int = 4, t: int = 6):
@@ -132,7 +134,7 @@ def test_mistral_fisher_vectorized_and_hessian():
         attn_implementation="eager",  # its mask path has no data-dependent branch: vmap works
     )
     torch.manual_seed(2)
-    model = transformers.MistralForCausalLM(cfg).to(D64).eval()
+    model = MistralForCausalLM(cfg).to(D64).eval()
     g = torch.Generator().manual_seed(3)
     ids = torch.randint(0, 19, (3, 5), generator=g)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
