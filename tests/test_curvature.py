@@ -428,14 +428,17 @@ def test_non_finite_loss_gradient_and_curvature_name_the_culprit():
     assert not torch.isfinite(ok["b"].matrix).all()
 
 
-def test_dropout_in_train_mode_is_rejected_for_fisher():
+def test_dropout_in_train_mode_is_rejected():
     torch.manual_seed(16)
     model = nn.Sequential(nn.Linear(5, 4), nn.Dropout(0.5), nn.Linear(4, 3)).to(D64)
     X, y = _cls_data()
     with pytest.raises(InvalidArgumentError, match="eval"):
         empirical_fisher(LossProblem(model, nn.CrossEntropyLoss()), (X, y))
+    with pytest.raises(InvalidArgumentError, match="eval"):
+        exact_hessian(LossProblem(model, nn.CrossEntropyLoss()), (X, y))
     model.eval()
     empirical_fisher(LossProblem(model, nn.CrossEntropyLoss()), (X, y))
+    exact_hessian(LossProblem(model, nn.CrossEntropyLoss()), (X, y))
 
 
 def test_blocks_validation_and_flatten_roundtrip():

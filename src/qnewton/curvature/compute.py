@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from ..errors import InvalidArgumentError
 from ._batch import Batch
 from ._engine import (
     BlockHvp,
@@ -84,13 +85,31 @@ def loss_and_gradient(
     )
 
 
+def _check_deterministic(first: torch.Tensor, again: torch.Tensor) -> None:
+    """The same loss at the same point twice, or the model is random (train-mode dropout)."""
+    tol = 1e-4 if first.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-9
+    if abs(float(first) - float(again)) > tol * max(1.0, abs(float(first))):
+        raise InvalidArgumentError(
+            f"the loss differs between two evaluations at the same parameters ({float(first):.8g} vs "
+            f"{float(again):.8g}): the model is random (dropout or another random op in training mode), "
+            f"so its Hessian is not defined. Call model.eval() before computing curvature."
+        )
+
+
 def _hessian_block(
-    problem: LossProblem, cbatch: Batch, blk: ParamBlock, config: CurvatureConfig, act_bytes: int
+    problem: LossProblem,
+    cbatch: Batch,
+    blk: ParamBlock,
+    config: CurvatureConfig,
+    act_bytes: int,
+    ref_loss: torch.Tensor | None,
 ) -> BlockCurvature:
     t0 = time.perf_counter()
     itemsize = torch.empty((), dtype=blk.dtype).element_size()
     chunk = hvp_chunk_size(config, blk.size, itemsize, act_bytes)
     engine = BlockHvp(problem, cbatch, blk, config)
+    if ref_loss is not None:  # free: the block's gradient pass evaluates the loss again
+        _check_deterministic(ref_loss, engine.loss)
     H, count = dense_block(engine, chunk)
     t1 = time.perf_counter()
     asym, amax = symmetrize_(H, f"Hessian[{blk.name}]", config.check_finite)
@@ -219,8 +238,6 @@ def compute_curvature(
             not fit the model, or the loss is not a scalar.
         InvalidArgumentError: bad ``kind``/``blocks``, a random (train-mode dropout) loss.
     """
-    from ..errors import InvalidArgumentError
-
     if kind == "fisher":
         kind = "empirical_fisher"
     if kind not in ("hessian", "empirical_fisher"):
@@ -233,7 +250,8 @@ def compute_curvature(
     act_c = act * bc // b
     t1 = time.perf_counter()
     if kind == "hessian":
-        curv = [_hessian_block(problem, cbatch, blk, config, act_c) for blk in blks]
+        ref = loss if bc == b else None
+        curv = [_hessian_block(problem, cbatch, blk, config, act_c, ref) for blk in blks]
     else:
         curv = _fisher_blocks(problem, cbatch, bc, blks, config, act_c)
     t2 = time.perf_counter()
