@@ -211,3 +211,25 @@ def test_prune_rows_is_not_symmetric_in_general(rng):
     p = prune_rows(a, 3)
     assert not np.array_equal(p, p.T)
     assert (np.count_nonzero(p, axis=1) <= 3).all()
+
+
+def test_float64_values_equal_in_float32_are_ordered_exactly(rng):
+    # distinct float64 magnitudes that round to the same float32: the sort keys tie, the exact
+    # value must still decide (and the row/column only among truly equal values)
+    n = 120
+    base = random_symmetric(rng, n)
+    a = np.sign(base) * (1.0 + 1e-12 * np.round(np.abs(base) * 1000))
+    a = np.triu(a) + np.triu(a, 1).T
+    assert np.unique(a.astype(np.float32)).size < np.unique(a).size
+    for d in (3, 17, 60):
+        np.testing.assert_array_equal(prune_symmetric(a, d), reference_prune(a, d))
+        np.testing.assert_array_equal(prune_symmetric(a, d, sparse=True).toarray(), reference_prune(a, d))
+
+
+def test_heterogeneous_rows_exercise_refinement(rng):
+    # rows of very different scales leave many rows open after the first band, which triggers the
+    # threshold refinement; the result must still be the greedy's
+    n = 400
+    a = random_symmetric(rng, n, zero_frac=0.3, scale_spread=2.5)
+    for d in (10, 80):
+        np.testing.assert_array_equal(prune_symmetric(a, d), reference_prune(a, d))

@@ -8,12 +8,14 @@ pair always see the same number, even when the input is symmetric only up to rou
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import prange
 
 STRIP = 16  # rows per block in full-row passes: a 16 x N strip stays in L2 at N = 12544, float64
-_NBUCKET = 4096  # histogram buckets: the top 12 bits of a non-negative float32 (8 exponent + 4 mantissa)
+NBUCKET = 4096  # histogram buckets: the top 12 bits of a non-negative float32 (8 exponent + 4 mantissa)
 _SHIFT = 19
 
 
@@ -89,7 +91,7 @@ def row_thresholds_symmetric(a, d):  # pragma: no cover - compiled
         i1 = min(n, i0 + STRIP)
         strip = np.empty((STRIP, n), a.dtype)
         f32 = np.empty(n, np.float32)
-        hist = np.empty(_NBUCKET, np.int64)
+        hist = np.empty(NBUCKET, np.int64)
         buf = np.empty(n, np.float64)
         _load_strip(a, i0, i1, strip)
         _strip_stats(a, strip, i0, i1, stats[blk])
@@ -120,11 +122,37 @@ def _strip_stats(a, strip, i0, i1, res):  # pragma: no cover - compiled
     res[2] = sy
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def value_bucket(av):  # pragma: no cover - compiled
+    """Histogram bucket of a magnitude av >= 0: 16 buckets per octave, monotone and exact (the
+    same bucket as the top 12 bits of av as a float32, without rounding av first)."""
+    if not av > 0:
+        return 0
+    m, e = math.frexp(av)  # av = m 2^e, 0.5 <= m < 1
+    b = (e + 126) * 16 + int((2.0 * m - 1.0) * 16.0)
+    return min(max(b, 0), NBUCKET - 1)
+
+
+def bucket_floor(b: int) -> float:
+    """The smallest magnitude in bucket b (inverse of :func:`value_bucket`)."""
+    return math.ldexp(0.5 * (1.0 + (b % 16) / 16.0), b // 16 - 126)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mark(out, i, j, v, mask_mode):  # pragma: no cover - compiled
+    if mask_mode:
+        out[i, j] = 1
+    else:
+        out[i, j] = v
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
-def sure_pass(a, r, out, write, lo, band_counts):  # pragma: no cover - compiled
-    """Count (and, if ``write``, copy into ``out``) the entries that are among the top-d of both
-    their rows: the greedy accepts those whatever the order (see ``pruning.prune_symmetric``).
-    Also counts, per row i, the other pairs (i, j), j >= i, with value >= lo (the first band)."""
+def sure_pass(a, r_new, r_old, full, hi, out, mask_mode, hist):  # pragma: no cover - compiled
+    """Accept every pair below ``hi`` that is among the top entries of both its rows under the
+    thresholds ``r_new`` and was not already accepted under ``r_old`` (the greedy accepts such
+    pairs whatever the order; see ``pruning.prune_symmetric``). Marks them in ``out`` (the value,
+    or 1 in mask mode), returns the per-row counts added, and fills hist[strip, bucket] with the
+    magnitudes of the remaining candidate pairs (i, j), j >= i, for placing the next value band."""
     n = a.shape[0]
     s = np.zeros(n, np.int64)
     nblk = (n + STRIP - 1) // STRIP
@@ -135,45 +163,87 @@ def sure_pass(a, r, out, write, lo, band_counts):  # pragma: no cover - compiled
         _load_strip(a, i0, i1, strip)
         for rr in range(i1 - i0):
             i = i0 + rr
-            ri = r[i]
+            ri = r_new[i]
+            oi = r_old[i]
             c = 0
             for j in range(n):
                 v = strip[rr, j]
                 av = abs(v)
-                if av > ri and av > r[j]:
-                    c += 1
-                    if write:
-                        out[i, j] = v
+                if not av < hi:
+                    continue
+                if av > ri and av > r_new[j]:
+                    if not (av > oi and av > r_old[j]):
+                        c += 1
+                        _mark(out, i, j, v, mask_mode)
+                elif j >= i and _is_candidate(av, i, j, r_new, full, 0.0, hi):
+                    hist[blk, value_bucket(av)] += 1
             s[i] = c
-            b = 0
-            for j in range(i, n):
-                av = abs(strip[rr, j])
-                b += (av > 0) & (av >= lo) & ~((av > ri) & (av > r[j]))
-            band_counts[i] = b
     return s
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def sure_csr_fill(a, r, indptr, indices, data):  # pragma: no cover - compiled
-    """Write each row's sure entries (column order) at the start of its CSR slot."""
+def refine_thresholds(a, r, full, counts, d, hi):  # pragma: no cover - compiled
+    """New top-thresholds for the open rows from what is left: r'[i] is the (d - counts[i])-th
+    largest candidate magnitude of row i below ``hi`` (0 if fewer remain), min'ed with r[i].
+    A remaining pair above r'[i] has fewer than d - counts[i] remaining predecessors in row i, so
+    row i cannot be full when the greedy reaches it: the same argument as for the first-level r."""
     n = a.shape[0]
+    out = r.copy()
     nblk = (n + STRIP - 1) // STRIP
     for blk in prange(nblk):
         i0 = blk * STRIP
         i1 = min(n, i0 + STRIP)
+        has_open = False
+        for i in range(i0, i1):
+            if not full[i]:
+                has_open = True
+        if not has_open:
+            continue
         strip = np.empty((STRIP, n), a.dtype)
+        buf = np.empty(n, np.float64)
         _load_strip(a, i0, i1, strip)
         for rr in range(i1 - i0):
             i = i0 + rr
-            ri = r[i]
-            p = indptr[i]
+            if full[i]:
+                continue
+            m = 0
             for j in range(n):
-                v = strip[rr, j]
-                av = abs(v)
-                if av > ri and av > r[j]:
-                    indices[p] = j
-                    data[p] = v
-                    p += 1
+                av = abs(strip[rr, j])
+                if _is_candidate(av, i, j, r, full, 0.0, hi):
+                    buf[m] = -av
+                    m += 1
+            k = d - counts[i]
+            if m < k:
+                out[i] = 0.0
+            else:
+                part = np.partition(buf[:m], k - 1)
+                out[i] = min(r[i], -part[k - 1])
+    return out
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def upper_mask_counts(mask):  # pragma: no cover - compiled
+    n = mask.shape[0]
+    c = np.zeros(n, np.int64)
+    for i in prange(n):
+        k = 0
+        for j in range(i, n):
+            k += mask[i, j] != 0
+        c[i] = k
+    return c
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def upper_mask_fill(a, mask, indptr, indices, data):  # pragma: no cover - compiled
+    """CSR of the upper triangle (j >= i) of the accepted pairs, with their values."""
+    n = mask.shape[0]
+    for i in prange(n):
+        p = indptr[i]
+        for j in range(i, n):
+            if mask[i, j] != 0:
+                indices[p] = j
+                data[p] = a[i, j]
+                p += 1
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -254,35 +324,27 @@ def band_collect(a, r, full, open_idx, lo, hi, counts, vals, rows, cols):  # pra
     return m
 
 
-@numba.njit(cache=True, nogil=True)
-def band_sample(a, r, full, rows, hi, d):  # pragma: no cover - compiled
-    """Scan whole rows (``rows``, a random sample of open rows) for the next band's threshold:
-    returns the candidate values below ``hi`` and each sampled row's count of sure entries.
-    Only the speed of pruning, never its result, depends on what this estimates."""
+@numba.njit(cache=True, parallel=True, nogil=True)
+def band_histogram(a, r, full, open_idx, hi, nchunk):  # pragma: no cover - compiled
+    """Histogram (by :func:`value_bucket`) of the candidate pairs below ``hi``, to place the next
+    value band exactly where it holds the wanted number of candidates."""
     n = a.shape[0]
-    m = rows.shape[0]
-    cnt = np.zeros(m, np.int64)
-    sure = np.zeros(m, np.int64)
-    buf = np.empty((m, n), np.float64)
-    for t in range(m):  # a few rows: not worth a parallel region
-        i = rows[t]
-        k = 0
-        su = 0
-        for j in range(n):
-            av = abs(a[i, j])
-            su += (av > r[i]) & (av > r[j])
-            if _is_candidate(av, i, j, r, full, 0.0, hi):
-                buf[t, k] = av
-                k += 1
-        cnt[t] = k
-        sure[t] = su
-    total = cnt.sum()
-    out = np.empty(total, np.float64)
-    p = 0
-    for t in range(m):
-        out[p : p + cnt[t]] = buf[t, : cnt[t]]
-        p += cnt[t]
-    return out, sure
+    hist = np.zeros((nchunk, NBUCKET), np.int64)
+    for c in prange(nchunk):
+        for i in range(c, n, nchunk):
+            if not full[i]:
+                for j in range(i, n):
+                    av = abs(a[i, j])
+                    if _is_candidate(av, i, j, r, full, 0.0, hi):
+                        hist[c, value_bucket(av)] += 1
+            else:
+                for t in range(open_idx.shape[0]):
+                    j = open_idx[t]
+                    if j > i:
+                        av = abs(a[i, j])
+                        if _is_candidate(av, i, j, r, full, 0.0, hi):
+                            hist[c, value_bucket(av)] += 1
+    return hist.sum(axis=0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -309,7 +371,7 @@ def row_topd(a, d, out):  # pragma: no cover - compiled
     for i in prange(n):
         row = a[i]
         f32 = np.empty(n, np.float32)
-        hist = np.empty(_NBUCKET, np.int64)
+        hist = np.empty(NBUCKET, np.int64)
         buf = np.empty(n, np.float64)
         t, nnz = _kth_largest_abs(row, d, f32, hist, buf)
         if nnz <= d:
@@ -342,8 +404,8 @@ def row_mass_counts(a, ps, out):  # pragma: no cover - compiled
     for i in prange(n):
         row = a[i]
         f32 = np.empty(m, np.float32)
-        hist = np.zeros(_NBUCKET, np.int64)
-        hsum = np.zeros(_NBUCKET, np.float64)
+        hist = np.zeros(NBUCKET, np.int64)
+        hsum = np.zeros(NBUCKET, np.float64)
         buf = np.empty(m, np.float64)
         total = 0.0
         for j in range(m):
@@ -363,7 +425,7 @@ def row_mass_counts(a, ps, out):  # pragma: no cover - compiled
                 continue
             acc = 0.0
             cnt = 0
-            b = _NBUCKET - 1
+            b = NBUCKET - 1
             while b > 0 and acc + hsum[b] < target:
                 acc += hsum[b]
                 cnt += hist[b]
@@ -385,3 +447,88 @@ def row_mass_counts(a, ps, out):  # pragma: no cover - compiled
                     if row[j] != 0:
                         cnt += 1
             out[i, q] = cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def bucket_scatter(vals, rows, cols):  # pragma: no cover - compiled
+    """Stable counting sort of a band's candidates by :func:`value_bucket`, largest bucket first.
+
+    Returns (keys, vals, rows, cols, starts): within each bucket segment starts[k]:starts[k+1],
+    ``keys`` = (inverted float32 bits of the value) << 32 | position in the segment, so sorting a
+    segment's keys ascending orders it by value descending and, among equal keys, by (row, col).
+    """
+    m = vals.shape[0]
+    bkt = np.empty(m, np.int32)
+    cnt = np.zeros(NBUCKET + 1, np.int64)
+    for t in range(m):
+        b = NBUCKET - 1 - value_bucket(vals[t])  # descending
+        bkt[t] = b
+        cnt[b + 1] += 1
+    starts = np.cumsum(cnt)
+    pos = starts[:-1].copy()
+    v2 = np.empty_like(vals)
+    r2 = np.empty_like(rows)
+    c2 = np.empty_like(cols)
+    keys = np.empty(m, np.uint64)
+    f = np.empty(1, np.float32)
+    bits = f.view(np.uint32)
+    for t in range(m):
+        b = bkt[t]
+        p = pos[b]
+        pos[b] = p + 1
+        v2[p] = vals[t]
+        r2[p] = rows[t]
+        c2[p] = cols[t]
+        f[0] = np.float32(vals[t])
+        keys[p] = (np.uint64(~bits[0]) << np.uint64(32)) | np.uint64(p - starts[b])
+    return keys, v2, r2, c2, starts
+
+
+@numba.njit(cache=True, nogil=True)
+def bucket_gather(keys, starts, v2, r2, c2, vals, rows, cols):  # pragma: no cover - compiled
+    """Apply the sorted keys of every segment; break ties of equal float32 keys by the exact
+    (float64) value, so the order is exactly (value desc, row, col) for either dtype."""
+    nb = starts.shape[0] - 1
+    mask = np.uint64(0xFFFFFFFF)
+    for b in range(nb):
+        s = starts[b]
+        e = starts[b + 1]
+        for t in range(s, e):
+            src = s + np.int64(keys[t] & mask)
+            vals[t] = v2[src]
+            rows[t] = r2[src]
+            cols[t] = c2[src]
+        t = s
+        while t < e:  # runs of equal float32 rounding: re-sort by the exact value, stably
+            u = t + 1
+            while u < e and (keys[u] >> np.uint64(32)) == (keys[t] >> np.uint64(32)):
+                u += 1
+            if u - t > 1:
+                differ = False
+                for w in range(t + 1, u):
+                    if vals[w] != vals[t]:
+                        differ = True
+                if differ:
+                    order = np.argsort(-vals[t:u], kind="mergesort")
+                    vv = vals[t:u].copy()
+                    rr = rows[t:u].copy()
+                    cc = cols[t:u].copy()
+                    for w in range(u - t):
+                        vals[t + w] = vv[order[w]]
+                        rows[t + w] = rr[order[w]]
+                        cols[t + w] = cc[order[w]]
+            t = u
+
+
+@numba.njit(cache=True, nogil=True)
+def greedy_sorted(vals, rows, cols, counts, r, d, accepted):  # pragma: no cover - compiled
+    """:func:`greedy_band` over candidates already in the global order."""
+    for k in range(vals.shape[0]):
+        i = rows[k]
+        j = cols[k]
+        av = vals[k]
+        if (av > r[i] or counts[i] < d) and (av > r[j] or counts[j] < d):
+            accepted[k] = True
+            counts[i] += 1
+            if j != i:
+                counts[j] += 1

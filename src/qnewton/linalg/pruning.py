@@ -9,6 +9,7 @@ matrices), which plain row-wise top-d pruning does not guarantee.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,8 +26,10 @@ from . import _kernels as K
 
 __all__ = ["prune_rows", "prune_symmetric"]
 
-_SAMPLE_ROWS = 64  # whole rows sampled to place each value band (speed only; the result is exact)
-_BAND_FACTOR = 8.0  # candidates per missing slot in the first band; doubles on every further band
+_BAND_FACTOR = 4.0  # candidates per missing pair in the first band; doubles on every further band
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qnewton-sort")  # np.sort releases the GIL
+_HIST_CHUNKS = 16  # row interleaves of the band histogram (parallel work units)
+_REFINE_FRACTION = 0.02  # refine the thresholds while more than this share of the pairs is missing
 
 
 def prune_symmetric(
@@ -87,112 +90,120 @@ def prune_symmetric(
     a = np.ascontiguousarray(a)
     if n < 64:  # the compiled passes only pay off on larger blocks; the check is the same
         check_symmetric_matrix(a, "A", symmetry_rtol)
-    r, counts, out, accepted = _symmetric_greedy(a, d, not sparse, symmetry_rtol)
+    out = _symmetric_greedy(a, d, not sparse, symmetry_rtol)
     if not sparse:
         return kind.wrap(out)
-    return _assemble_csr(a, r, counts, accepted)
+    return _mask_to_csr(a, out)
 
 
 def _symmetric_greedy(a: np.ndarray, d: int, dense: bool, symmetry_rtol: float | None):
-    """Run the greedy; return (r, final counts, dense output or None, non-sure accepted pairs)."""
+    """Run the greedy; return the dense output, or a uint8 mask of the accepted pairs."""
     n = a.shape[0]
     r, nbad, amax, asym = K.row_thresholds_symmetric(a, d)
     if nbad:
         check_finite(a, "A")
     raise_if_asymmetric(asym, amax, a.dtype, "A", symmetry_rtol)
 
-    out = np.zeros_like(a) if dense else np.empty((0, 0), a.dtype)
-    # First band: no row is known to be full yet (a superset of candidates is still exact, the
-    # greedy rejects the extra ones), so its per-row counts come out of the sure pass for free.
+    out = np.zeros(a.shape, a.dtype) if dense else np.zeros(a.shape, np.uint8)  # lazily zeroed pages
+    nstrip = (n + K.STRIP - 1) // K.STRIP
+    # First band: no row is known to be full yet (a superset of candidates is still exact: the
+    # greedy rejects the extra ones).
     full = np.zeros(n, np.bool_)
+    hist = np.zeros((nstrip, K.NBUCKET), np.int64)
+    counts = K.sure_pass(a, r, np.full(n, np.inf), full, math.inf, out, not dense, hist)
+    total = n * d / 2.0
     hi = math.inf
-    lo = _band_floor(a, r, full, d, np.zeros(n, np.int64), hi, band=0)
+    lo = _band_floor(hist.sum(axis=0), d, counts, full, band=0)
     per_row = np.empty(n, np.int64)
-    counts = K.sure_pass(a, r, out, dense, lo, per_row)
-    acc_rows: list[np.ndarray] = []
-    acc_cols: list[np.ndarray] = []
     band = 0
     while True:
+        open_idx = np.flatnonzero(~full)
+        K.band_count(a, r, full, open_idx, lo, hi, per_row)
         m = int(per_row.sum())
         if m:
             vals = np.empty(m, a.dtype)
             rows = np.empty(m, np.int32)
             cols = np.empty(m, np.int32)
-            K.band_collect(a, r, full, np.flatnonzero(~full), lo, hi, per_row, vals, rows, cols)
+            K.band_collect(a, r, full, open_idx, lo, hi, per_row, vals, rows, cols)
+            vals, rows, cols = _sort_band(vals, rows, cols)
             accepted = np.zeros(m, np.bool_)
-            K.greedy_band(_descending_stable_order(vals), vals, rows, cols, counts, r, d, accepted)
+            K.greedy_sorted(vals, rows, cols, counts, r, d, accepted)
             ar, ac = rows[accepted], cols[accepted]
             if dense:
                 v = a[ar, ac]
                 out[ar, ac] = v
                 out[ac, ar] = v
-            acc_rows.append(ar)
-            acc_cols.append(ac)
+            else:
+                out[ar, ac] = 1
+                out[ac, ar] = 1
         full = counts >= d
         if lo == 0.0 or full.all():
             break
         hi = lo
         band += 1
-        lo = _band_floor(a, r, full, d, counts, hi, band)
-        K.band_count(a, r, full, np.flatnonzero(~full), lo, hi, per_row)
-    pairs = (
-        (np.concatenate(acc_rows), np.concatenate(acc_cols))
-        if acc_rows
-        else (np.empty(0, np.int32), np.empty(0, np.int32))
-    )
-    return r, counts, (out if dense else None), pairs
+        missing = float(np.minimum(d - counts[~full], d).sum()) / 2.0
+        if missing > _REFINE_FRACTION * total:
+            # Many slots still open: lower the open rows' thresholds to what is left, and accept
+            # the new sure pairs in one unordered pass instead of sorting their way down.
+            r_new = K.refine_thresholds(a, r, full, counts, d, hi)
+            hist = np.zeros((nstrip, K.NBUCKET), np.int64)
+            counts += K.sure_pass(a, r_new, r, full, hi, out, not dense, hist)
+            r = r_new
+            full = counts >= d
+            if full.all():
+                break
+            lo = _band_floor(hist.sum(axis=0), d, counts, full, band)
+        else:
+            hist_next = K.band_histogram(a, r, full, np.flatnonzero(~full), hi, _HIST_CHUNKS)
+            lo = _band_floor(hist_next, d, counts, full, band)
+    return out
 
 
-def _band_floor(a, r, full, d, counts, hi, band) -> float:
-    """Value floor of the next band, placed (from whole sampled rows) so that the band holds
-    about ``_BAND_FACTOR * 2**band`` candidates per missing slot. Speed only: the result of the
-    greedy does not depend on where the bands fall."""
-    open_idx = np.flatnonzero(~full)
-    rng = np.random.default_rng(band)
-    rows = np.sort(rng.choice(open_idx, size=min(_SAMPLE_ROWS, open_idx.size), replace=False))
-    values, sure = K.band_sample(a, r, full, rows, hi, d)
-    if values.size == 0:
-        return 0.0
-    if band == 0:  # slots the sure pass will leave open, estimated from the sampled rows
-        missing = open_idx.size * max(float(np.mean(d - sure)), 1.0)
-    else:
-        missing = float((d - counts[open_idx]).sum())
-    population = values.size / rows.size * open_idx.size / 2.0
-    target = _BAND_FACTOR * 2.0**band * missing / 2.0
-    q = 1.0 - target / population
-    return float(np.quantile(values, q)) if q > 0 else 0.0
+def _band_floor(hist: np.ndarray, d: int, counts: np.ndarray, full: np.ndarray, band: int) -> float:
+    """Value floor of the next band, from the exact histogram of the remaining candidates: the
+    band holds about ``_BAND_FACTOR * 2**band`` candidates per missing pair. Speed only: the
+    result of the greedy does not depend on where the bands fall."""
+    missing = float(np.minimum(d - counts[~full], d).sum()) / 2.0
+    target = _BAND_FACTOR * 2.0**band * max(missing, 1.0)
+    above = np.cumsum(hist[::-1])[::-1]  # above[b] = candidates in buckets >= b
+    reach = np.flatnonzero(above >= target)
+    if reach.size == 0:
+        return 0.0  # every remaining candidate fits in this band
+    b = int(reach[-1])
+    return K.bucket_floor(b) if b > 0 else 0.0
 
 
-def _descending_stable_order(vals: np.ndarray) -> np.ndarray:
-    """Indices sorting ``vals`` (non-negative) descending, ties in index order.
+def _sort_band(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray):
+    """The band's candidates in the greedy's order: |value| descending, ties by (row, col).
 
-    float32 values pack into one uint64 key (inverted value bits above the index), which numpy
-    sorts with its vectorized sort; float64 falls back to a stable argsort.
+    A stable counting sort by value bucket (16 per octave) first; then each bucket's packed keys
+    (inverted float32 bits above the position) are sorted with numpy's vectorized sort, the
+    buckets spread over two threads; equal float32 keys of different float64 values are re-sorted
+    exactly.
     """
-    if vals.dtype == np.float32 and vals.size < 2**32:
-        key = (~vals.view(np.uint32)).astype(np.uint64) << np.uint64(32)
-        key |= np.arange(vals.size, dtype=np.uint64)
-        key.sort()
-        return (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    return np.argsort(-vals, kind="stable")
+    keys, v2, r2, c2, starts = K.bucket_scatter(vals, rows, cols)
+    segments = [(int(starts[b]), int(starts[b + 1])) for b in np.flatnonzero(np.diff(starts) > 1)]
+    if len(segments) > 1 and keys.size > 1 << 16:
+        list(_POOL.map(lambda se: keys[se[0] : se[1]].sort(), segments))
+    else:
+        for s0, s1 in segments:
+            keys[s0:s1].sort()
+    K.bucket_gather(keys, starts, v2, r2, c2, vals, rows, cols)
+    return vals, rows, cols
 
 
-def _assemble_csr(a, r, counts, accepted) -> sp.csr_matrix:
+def _mask_to_csr(a: np.ndarray, mask: np.ndarray) -> sp.csr_matrix:
+    """The symmetric CSR matrix of the accepted pairs (upper-triangle values), indices sorted."""
     n = a.shape[0]
-    sure = K.sure_pass(a, r, np.empty((0, 0), a.dtype), False, math.inf, np.empty(n, np.int64))
+    per_row = K.upper_mask_counts(mask)
     indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(sure, out=indptr[1:])
+    np.cumsum(per_row, out=indptr[1:])
     indices = np.empty(indptr[-1], np.int32)
     data = np.empty(indptr[-1], a.dtype)
-    K.sure_csr_fill(a, r, indptr, indices, data)
-    sure_part = sp.csr_matrix((data, indices, indptr), shape=(n, n))
-    ar, ac = accepted
-    off = ar != ac
-    rows = np.concatenate([ar, ac[off]])
-    cols = np.concatenate([ac, ar[off]])
-    vals = np.concatenate([a[ar, ac], a[ar[off], ac[off]]])
-    rest = sp.csr_matrix((vals, (rows, cols)), shape=(n, n), dtype=a.dtype)
-    result = (sure_part + rest).tocsr()
+    K.upper_mask_fill(a, mask, indptr, indices, data)
+    upper = sp.csr_matrix((data, indices, indptr), shape=(n, n))
+    strict = sp.triu(upper, k=1, format="csr")
+    result = (upper + strict.T).tocsr()
     result.sort_indices()
     return result
 
