@@ -347,23 +347,6 @@ def band_histogram(a, r, full, open_idx, hi, nchunk):  # pragma: no cover - comp
     return hist.sum(axis=0)
 
 
-@numba.njit(cache=True, nogil=True)
-def greedy_band(order, vals, rows, cols, counts, r, d, accepted):  # pragma: no cover - compiled
-    """The sequential greedy over one band in the global order. A pair passes row i's budget
-    either because it is among row i's top-d (av > r[i]; its true count there is < d whatever the
-    counts hold) or because row i has fewer than d accepted entries so far."""
-    for t in range(order.shape[0]):
-        k = order[t]
-        i = rows[k]
-        j = cols[k]
-        av = vals[k]
-        if (av > r[i] or counts[i] < d) and (av > r[j] or counts[j] < d):
-            accepted[k] = True
-            counts[i] += 1
-            if j != i:
-                counts[j] += 1
-
-
 @numba.njit(cache=True, parallel=True, nogil=True)
 def row_topd(a, d, out):  # pragma: no cover - compiled
     """Row-wise top-d by |value| (ties: lower column first), written into ``out`` (zeros)."""
@@ -522,7 +505,10 @@ def bucket_gather(keys, starts, v2, r2, c2, vals, rows, cols):  # pragma: no cov
 
 @numba.njit(cache=True, nogil=True)
 def greedy_sorted(vals, rows, cols, counts, r, d, accepted):  # pragma: no cover - compiled
-    """:func:`greedy_band` over candidates already in the global order."""
+    """The sequential greedy over one band's candidates, already in the global order. A pair
+    passes row i's budget either because it is among row i's top entries (av > r[i]: its true
+    count there is below d whatever ``counts`` holds, since counts include sure pairs that may
+    come later) or because row i has fewer than d accepted entries so far."""
     for k in range(vals.shape[0]):
         i = rows[k]
         j = cols[k]
