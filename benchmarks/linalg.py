@@ -6,9 +6,18 @@ For N = 1024 and 4096 (and 12544, the paper's Hessian block, with --big):
     the same matrix (the faster of torch and scipy), and pruning's peak memory against the
     matrix's own size (measured in a fresh subprocess from /proc/self/status).
 
-Test matrix: A = Q diag(lambda) Q^T + eps*I-like spectrum typical of a regularized Hessian (a dense
-cluster just above eps, an exponential bulk, a few outliers up to 1e3*eps), so the exact kappa is
-known by construction. Not part of the test suite: `python benchmarks/linalg.py [--big]`.
+Two test matrices at each N:
+
+* ``synthetic``: Q diag(lambda) Q^T with a spectrum typical of a regularized Hessian (a dense
+  cluster just above eps, an exponential bulk, a few outliers up to 1e3*eps): exact kappa known
+  by construction; its entries look like a dense random matrix.
+* ``hessian``: the real thing: the exact Hessian block of the first layer (fc1.weight, 12544 x
+  12544) of the paper's DNN 784-16-16-10 after 20 SGD steps on Fashion-MNIST (scikit-learn's
+  digits enlarged to 28x28 where Debian's package is absent), batch 256, its leading N x N
+  principal block for N < 12544, + eps*I with eps = 1e-3 (the block is PSD with ~80 % of its
+  eigenvalues near 0, so kappa ~ lambda_max / eps); exact kappa from LAPACK eigvalsh in float64.
+
+Not part of the test suite: `python benchmarks/linalg.py [--big]`.
 """
 
 from __future__ import annotations
@@ -43,6 +52,35 @@ def hessian_like(n: int, eps: float, dtype, seed: int = 0) -> tuple[np.ndarray, 
     a = (q * lam) @ q.T
     a = (a + a.T) / 2
     return a.astype(dtype), float(lam.max() / lam.min())
+
+
+def dnn_hessian_block(seed: int = 0) -> np.ndarray:
+    """The fc1.weight Hessian block of the paper's DNN (see the module docstring), float32."""
+    from torch import nn
+
+    from qnewton.curvature import LossProblem, exact_hessian
+    from qnewton.data import find_fashion_mnist_dir, load_image_dataset
+    from qnewton.models import paper_dnn
+
+    name = "fashion-mnist" if find_fashion_mnist_dir() is not None else "digits-784"
+    ds = load_image_dataset(name, n_train=4096, seed=seed)
+    x, y = ds.tensors("train")
+    model = paper_dnn(seed=seed)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(20):
+        idx = torch.randint(0, len(y), (256,), generator=gen)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    res = exact_hessian(LossProblem(model, nn.CrossEntropyLoss()), (x[:256], y[:256]))
+    print(f"hessian: fc1.weight block of the paper's DNN on {name}, batch 256, after 20 SGD steps", file=sys.stderr)
+    return res["fc1.weight"].matrix.numpy()
+
+
+def exact_kappa_symmetric(a: np.ndarray) -> float:
+    ev = np.linalg.eigvalsh(a.astype(np.float64))
+    return float(np.abs(ev).max() / np.abs(ev).min())
 
 
 def cholesky_seconds(a: np.ndarray) -> float:
@@ -83,6 +121,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     ap.add_argument("--fractions", type=float, nargs="*", default=[0.01, 0.05, 0.25, 0.5])
+    ap.add_argument("--matrices", nargs="*", default=["synthetic", "hessian"], choices=["synthetic", "hessian"])
+    ap.add_argument("--eps", type=float, default=1e-3, help="regularization of the real Hessian block")
     ap.add_argument("--json", type=Path, default=None, help="write all numbers here")
     args = ap.parse_args()
     sizes = args.sizes or ([1024, 4096] + ([12544] if args.big else []))
@@ -90,50 +130,60 @@ def main() -> None:
     print_machine(info)
     prune_symmetric(np.eye(128), 4)  # compile the kernels outside the timed region
     results = {"machine": info, "kappa": [], "pruning": []}
+    full_hessian = dnn_hessian_block() if "hessian" in args.matrices else None
     for n in sizes:
-        for dt in args.dtypes:
-            eps = 1.0
-            a, kappa = hessian_like(n, eps, np.dtype(dt))
-            for method, opts in [
-                ("lanczos", {}),
-                ("gershgorin", {"eps": eps * 0.98}),
-                ("merikoski", {}),
-                ("exact", {}),
-            ]:
-                if method == "exact" and n > 4096:
-                    continue
-                est = estimate_condition(a, method, **opts)
-                results["kappa"].append(
-                    {
-                        "n": n,
-                        "dtype": dt,
-                        "method": method,
-                        "seconds": est.seconds,
-                        "kappa_true": kappa,
-                        "kappa_est": est.value,
-                        "log_ratio": est.log_value - math.log(kappa),
-                        "upper_bound": est.upper_bound,
-                    }
-                )
-            chol = cholesky_seconds(a)
-            for frac in args.fractions:
-                d = max(1, int(frac * n))
-                s = best_of(lambda a=a, d=d: prune_symmetric(a, d))
-                extra, nbytes = peak_memory(a, d)
-                results["pruning"].append(
-                    {
-                        "n": n,
-                        "dtype": dt,
-                        "d": d,
-                        "prune_seconds": s,
-                        "cholesky_seconds": chol,
-                        "ratio": s / chol,
-                        "peak_extra_bytes": extra,
-                        "matrix_bytes": nbytes,
-                        "peak_total_over_matrix": (extra + nbytes) / nbytes,
-                    }
-                )
-            print(f"done N={n} {dt}", file=sys.stderr, flush=True)
+        for kind in args.matrices:
+            for dt in args.dtypes:
+                if kind == "synthetic":
+                    eps = 1.0
+                    a, kappa = hessian_like(n, eps, np.dtype(dt))
+                else:
+                    eps = args.eps
+                    a = np.ascontiguousarray(full_hessian[:n, :n], dtype=dt)
+                    a.flat[:: n + 1] += eps
+                    kappa = exact_kappa_symmetric(a)
+                for method, opts in [
+                    ("lanczos", {}),
+                    ("gershgorin", {"eps": eps * 0.98}),
+                    ("merikoski", {}),
+                    ("exact", {}),
+                ]:
+                    if method == "exact" and n > 4096:
+                        continue
+                    est = estimate_condition(a, method, **opts)
+                    results["kappa"].append(
+                        {
+                            "n": n,
+                            "matrix": kind,
+                            "dtype": dt,
+                            "method": method,
+                            "seconds": est.seconds,
+                            "kappa_true": kappa,
+                            "kappa_est": est.value,
+                            "log_ratio": est.log_value - math.log(kappa),
+                            "upper_bound": est.upper_bound,
+                        }
+                    )
+                chol = cholesky_seconds(a)
+                for frac in args.fractions:
+                    d = max(1, int(frac * n))
+                    s = best_of(lambda a=a, d=d: prune_symmetric(a, d))
+                    extra, nbytes = peak_memory(a, d)
+                    results["pruning"].append(
+                        {
+                            "n": n,
+                            "matrix": kind,
+                            "dtype": dt,
+                            "d": d,
+                            "prune_seconds": s,
+                            "cholesky_seconds": chol,
+                            "ratio": s / chol,
+                            "peak_extra_bytes": extra,
+                            "matrix_bytes": nbytes,
+                            "peak_total_over_matrix": (extra + nbytes) / nbytes,
+                        }
+                    )
+                print(f"done N={n} {kind} {dt}", file=sys.stderr, flush=True)
 
     print("## Condition-number methods (measured time; error vs the known exact kappa)\n")
     rows = []
@@ -142,6 +192,7 @@ def main() -> None:
         rows.append(
             [
                 r["n"],
+                r["matrix"],
                 r["dtype"],
                 r["method"],
                 f"{r['seconds'] * 1e3:.1f}",
@@ -150,11 +201,13 @@ def main() -> None:
                 "yes" if r["upper_bound"] else "no",
             ]
         )
-    print(markdown_table(["N", "dtype", "method", "time [ms]", "true kappa", "relative error", "upper bound"], rows))
+    header = ["N", "matrix", "dtype", "method", "time [ms]", "true kappa", "relative error", "upper bound"]
+    print(markdown_table(header, rows))
     print("\n## Symmetric pruning vs one Cholesky of the same matrix (measured)\n")
     rows = [
         [
             r["n"],
+            r["matrix"],
             r["dtype"],
             r["d"],
             f"{r['d'] / r['n']:.0%}",
@@ -167,7 +220,18 @@ def main() -> None:
     ]
     print(
         markdown_table(
-            ["N", "dtype", "d", "d/N", "prune [s]", "Cholesky [s]", "prune / Cholesky", "peak memory / matrix"], rows
+            [
+                "N",
+                "matrix",
+                "dtype",
+                "d",
+                "d/N",
+                "prune [s]",
+                "Cholesky [s]",
+                "prune / Cholesky",
+                "peak memory / matrix",
+            ],
+            rows,
         )
     )
     if args.json:
