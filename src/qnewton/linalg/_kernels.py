@@ -8,8 +8,6 @@ pair always see the same number, even when the input is symmetric only up to rou
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 from numba import prange
@@ -103,6 +101,8 @@ def row_thresholds_symmetric(a, d):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _strip_stats(a, strip, i0, i1, res):  # pragma: no cover - compiled
+    """(#non-finite, max|a|, max|a_ij - a_ji|) over the strip's rows: every entry of A is some
+    row's own entry, and the strip's left part (j < i, read by columns) is compared with it."""
     n = a.shape[0]
     nbad = 0
     mx = 0.0
@@ -110,32 +110,33 @@ def _strip_stats(a, strip, i0, i1, res):  # pragma: no cover - compiled
     for rr in range(i1 - i0):
         i = i0 + rr
         for j in range(n):
-            u = strip[rr, j]
             w = a[i, j]
-            fin = np.isfinite(u) & np.isfinite(w)
-            nbad += ~fin
-            if fin:
-                mx = max(mx, abs(u))
-                sy = max(sy, abs(u - w))
+            if np.isfinite(w):
+                mx = max(mx, abs(w))
+            else:
+                nbad += 1
+        for j in range(i):
+            diff = abs(strip[rr, j] - a[i, j])
+            if diff > sy:  # NaN compares False: non-finite entries are counted above instead
+                sy = diff
     res[0] = nbad
     res[1] = mx
     res[2] = sy
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def value_bucket(av):  # pragma: no cover - compiled
-    """Histogram bucket of a magnitude av >= 0: 16 buckets per octave, monotone and exact (the
-    same bucket as the top 12 bits of av as a float32, without rounding av first)."""
-    if not av > 0:
-        return 0
-    m, e = math.frexp(av)  # av = m 2^e, 0.5 <= m < 1
-    b = (e + 126) * 16 + int((2.0 * m - 1.0) * 16.0)
-    return min(max(b, 0), NBUCKET - 1)
+def value_bucket(av, fbuf, bbuf):  # pragma: no cover - compiled
+    """Histogram bucket of a magnitude av >= 0: the top 12 bits of av rounded to float32 (16
+    buckets per octave). Monotone non-decreasing in av, which is all the band placement and the
+    bucket sort need. ``fbuf``/``bbuf`` are a 1-element float32 buffer and its uint32 view."""
+    fbuf[0] = np.float32(av)
+    return bbuf[0] >> _SHIFT
 
 
-def bucket_floor(b: int) -> float:
-    """The smallest magnitude in bucket b (inverse of :func:`value_bucket`)."""
-    return math.ldexp(0.5 * (1.0 + (b % 16) / 16.0), b // 16 - 126)
+def bucket_smallest(b: int) -> float:
+    """The smallest float32 in bucket b (0.0 for bucket 0). A value v >= this lies in a bucket
+    >= b, because rounding v to float32 cannot go below a float32 that is <= v."""
+    return float(np.uint32(b << _SHIFT).view(np.float32)) if b > 0 else 0.0
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -147,78 +148,42 @@ def _mark(out, i, j, v, mask_mode):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def sure_pass(a, r_new, r_old, full, hi, out, mask_mode, hist):  # pragma: no cover - compiled
-    """Accept every pair below ``hi`` that is among the top entries of both its rows under the
-    thresholds ``r_new`` and was not already accepted under ``r_old`` (the greedy accepts such
-    pairs whatever the order; see ``pruning.prune_symmetric``). Marks them in ``out`` (the value,
-    or 1 in mask mode), returns the per-row counts added, and fills hist[strip, bucket] with the
-    magnitudes of the remaining candidate pairs (i, j), j >= i, for placing the next value band."""
+def sure_pass(a, r, full, out, mask_mode, hist, exact_symmetric):  # pragma: no cover - compiled
+    """Accept every pair that is among the top-d entries of both its rows (the greedy accepts
+    such pairs whatever the order; see ``pruning.prune_symmetric``): mark it in ``out`` (the
+    value, or 1 in mask mode) and count it per row. Also fills hist[strip, bucket] with the
+    magnitudes of the other candidate pairs (i, j), j >= i, which places the first value band.
+
+    An exactly symmetric A is read row by row; otherwise pair values come from the upper
+    triangle through the (slower) transposing strip load.
+    """
     n = a.shape[0]
     s = np.zeros(n, np.int64)
     nblk = (n + STRIP - 1) // STRIP
     for blk in prange(nblk):
         i0 = blk * STRIP
         i1 = min(n, i0 + STRIP)
-        strip = np.empty((STRIP, n), a.dtype)
-        _load_strip(a, i0, i1, strip)
+        fbuf = np.empty(1, np.float32)
+        bbuf = fbuf.view(np.uint32)
+        if exact_symmetric:
+            strip = a[i0:i1]
+        else:
+            strip = np.empty((i1 - i0, n), a.dtype)
+            _load_strip(a, i0, i1, strip)
         for rr in range(i1 - i0):
             i = i0 + rr
-            ri = r_new[i]
-            oi = r_old[i]
+            ri = r[i]
             c = 0
             for j in range(n):
                 v = strip[rr, j]
                 av = abs(v)
-                if not av < hi:
-                    continue
-                if av > ri and av > r_new[j]:
-                    if not (av > oi and av > r_old[j]):
-                        c += 1
-                        _mark(out, i, j, v, mask_mode)
-                elif j >= i and _is_candidate(av, i, j, r_new, full, 0.0, hi):
-                    hist[blk, value_bucket(av)] += 1
+                if av > ri and av > r[j]:
+                    c += 1
+                    _mark(out, i, j, v, mask_mode)
+                elif j >= i and _is_candidate(av, i, j, r, full, 0.0, np.inf):
+                    hist[blk, value_bucket(av, fbuf, bbuf)] += 1
             s[i] = c
     return s
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def refine_thresholds(a, r, full, counts, d, hi):  # pragma: no cover - compiled
-    """New top-thresholds for the open rows from what is left: r'[i] is the (d - counts[i])-th
-    largest candidate magnitude of row i below ``hi`` (0 if fewer remain), min'ed with r[i].
-    A remaining pair above r'[i] has fewer than d - counts[i] remaining predecessors in row i, so
-    row i cannot be full when the greedy reaches it: the same argument as for the first-level r."""
-    n = a.shape[0]
-    out = r.copy()
-    nblk = (n + STRIP - 1) // STRIP
-    for blk in prange(nblk):
-        i0 = blk * STRIP
-        i1 = min(n, i0 + STRIP)
-        has_open = False
-        for i in range(i0, i1):
-            if not full[i]:
-                has_open = True
-        if not has_open:
-            continue
-        strip = np.empty((STRIP, n), a.dtype)
-        buf = np.empty(n, np.float64)
-        _load_strip(a, i0, i1, strip)
-        for rr in range(i1 - i0):
-            i = i0 + rr
-            if full[i]:
-                continue
-            m = 0
-            for j in range(n):
-                av = abs(strip[rr, j])
-                if _is_candidate(av, i, j, r, full, 0.0, hi):
-                    buf[m] = -av
-                    m += 1
-            k = d - counts[i]
-            if m < k:
-                out[i] = 0.0
-            else:
-                part = np.partition(buf[:m], k - 1)
-                out[i] = min(r[i], -part[k - 1])
-    return out
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -258,93 +223,6 @@ def _is_candidate(av, i, j, r, full, lo, hi):  # pragma: no cover - compiled
     top_j = av > r[j]
     in_band = (av > 0) & (av >= lo) & (av < hi)
     return in_band & ~(top_i & top_j) & (top_i | ~full[i]) & (top_j | ~full[j])
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def band_count(a, r, full, open_idx, lo, hi, counts):  # pragma: no cover - compiled
-    """Per row i, the number of candidate pairs (i, j), i <= j, in the value band [lo, hi).
-
-    A pair of two full rows is never a candidate, so a full row only scans its open partners
-    (``open_idx``, ascending) and an open row scans its whole upper row.
-    """
-    n = a.shape[0]
-    for i in prange(n):
-        c = 0
-        if not full[i]:
-            for j in range(i, n):
-                c += _is_candidate(abs(a[i, j]), i, j, r, full, lo, hi)
-        else:
-            for t in range(open_idx.shape[0]):
-                j = open_idx[t]
-                if j > i and _is_candidate(abs(a[i, j]), i, j, r, full, lo, hi):
-                    c += 1
-        counts[i] = c
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def band_collect(a, r, full, open_idx, lo, hi, counts, vals, rows, cols):  # pragma: no cover
-    """Write the candidates counted by ``band_count`` in (row, column) order; return how many.
-
-    The scan writes every entry and advances only on candidates (no branch, so it vectorizes);
-    that needs one spare slot per row, so rows are written with padding and compacted after.
-    """
-    n = a.shape[0]
-    padded = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        padded[i + 1] = padded[i] + counts[i] + 1
-    pv = np.empty(padded[n], vals.dtype)
-    pr = np.empty(padded[n], np.int32)
-    pc = np.empty(padded[n], np.int32)
-    for i in prange(n):
-        p = padded[i]
-        if not full[i]:
-            for j in range(i, n):
-                av = abs(a[i, j])
-                pv[p] = av
-                pr[p] = i
-                pc[p] = j
-                p += _is_candidate(av, i, j, r, full, lo, hi)
-        else:
-            for t in range(open_idx.shape[0]):
-                j = open_idx[t]
-                if j > i:
-                    av = abs(a[i, j])
-                    pv[p] = av
-                    pr[p] = i
-                    pc[p] = j
-                    p += _is_candidate(av, i, j, r, full, lo, hi)
-    m = 0
-    for i in range(n):
-        p0 = padded[i]
-        for t in range(counts[i]):
-            vals[m] = pv[p0 + t]
-            rows[m] = pr[p0 + t]
-            cols[m] = pc[p0 + t]
-            m += 1
-    return m
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def band_histogram(a, r, full, open_idx, hi, nchunk):  # pragma: no cover - compiled
-    """Histogram (by :func:`value_bucket`) of the candidate pairs below ``hi``, to place the next
-    value band exactly where it holds the wanted number of candidates."""
-    n = a.shape[0]
-    hist = np.zeros((nchunk, NBUCKET), np.int64)
-    for c in prange(nchunk):
-        for i in range(c, n, nchunk):
-            if not full[i]:
-                for j in range(i, n):
-                    av = abs(a[i, j])
-                    if _is_candidate(av, i, j, r, full, 0.0, hi):
-                        hist[c, value_bucket(av)] += 1
-            else:
-                for t in range(open_idx.shape[0]):
-                    j = open_idx[t]
-                    if j > i:
-                        av = abs(a[i, j])
-                        if _is_candidate(av, i, j, r, full, 0.0, hi):
-                            hist[c, value_bucket(av)] += 1
-    return hist.sum(axis=0)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -432,6 +310,84 @@ def row_mass_counts(a, ps, out):  # pragma: no cover - compiled
             out[i, q] = cnt
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _balanced(t, nblk):  # pragma: no cover - compiled
+    """Strip visited at parallel iteration t: alternately from the top and the bottom of the
+    matrix, so a static split of the iterations gives each thread a similar share of the upper
+    triangle (its rows shrink from N to 1)."""
+    return t // 2 if t % 2 == 0 else nblk - 1 - t // 2
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def band_histogram(a, r, full, open_idx, hi):  # pragma: no cover - compiled
+    """hist[strip, bucket]: magnitudes (by :func:`value_bucket`) of the candidate pairs (i, j),
+    j >= i, below ``hi``; places the next value band and bounds each strip's share of it."""
+    n = a.shape[0]
+    nblk = (n + STRIP - 1) // STRIP
+    hist = np.zeros((nblk, NBUCKET), np.int64)
+    for t in prange(nblk):
+        blk = _balanced(t, nblk)
+        fbuf = np.empty(1, np.float32)
+        bbuf = fbuf.view(np.uint32)
+        for i in range(blk * STRIP, min(n, (blk + 1) * STRIP)):
+            if not full[i]:
+                for j in range(i, n):
+                    av = abs(a[i, j])
+                    if _is_candidate(av, i, j, r, full, 0.0, hi):
+                        hist[blk, value_bucket(av, fbuf, bbuf)] += 1
+            else:
+                for q in range(open_idx.shape[0]):
+                    j = open_idx[q]
+                    if j > i:
+                        av = abs(a[i, j])
+                        if _is_candidate(av, i, j, r, full, 0.0, hi):
+                            hist[blk, value_bucket(av, fbuf, bbuf)] += 1
+    return hist
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def band_collect(a, r, full, open_idx, lo, hi, cap, vals, rows, cols):  # pragma: no cover
+    """Write the band's candidates in (row, column) order; return how many.
+
+    Strip k writes into vals[cap[k]:cap[k+1]] (a capacity from the histogram, which can only
+    overcount, plus one spare slot): the scan writes every entry and advances only on candidates
+    (no branch, so it vectorizes). The strips are then moved together in place.
+    """
+    n = a.shape[0]
+    nblk = cap.shape[0] - 1
+    got = np.zeros(nblk, np.int64)
+    for t in prange(nblk):
+        blk = _balanced(t, nblk)
+        p = cap[blk]
+        for i in range(blk * STRIP, min(n, (blk + 1) * STRIP)):
+            if not full[i]:
+                for j in range(i, n):
+                    av = abs(a[i, j])
+                    vals[p] = av
+                    rows[p] = i
+                    cols[p] = j
+                    p += _is_candidate(av, i, j, r, full, lo, hi)
+            else:
+                for q in range(open_idx.shape[0]):
+                    j = open_idx[q]
+                    if j > i:
+                        av = abs(a[i, j])
+                        vals[p] = av
+                        rows[p] = i
+                        cols[p] = j
+                        p += _is_candidate(av, i, j, r, full, lo, hi)
+        got[blk] = p - cap[blk]
+    m = 0
+    for blk in range(nblk):  # destinations never overtake sources: m <= cap[blk]
+        p0 = cap[blk]
+        for q in range(got[blk]):
+            vals[m] = vals[p0 + q]
+            rows[m] = rows[p0 + q]
+            cols[m] = cols[p0 + q]
+            m += 1
+    return m
+
+
 @numba.njit(cache=True, nogil=True)
 def bucket_scatter(vals, rows, cols):  # pragma: no cover - compiled
     """Stable counting sort of a band's candidates by :func:`value_bucket`, largest bucket first.
@@ -443,8 +399,10 @@ def bucket_scatter(vals, rows, cols):  # pragma: no cover - compiled
     m = vals.shape[0]
     bkt = np.empty(m, np.int32)
     cnt = np.zeros(NBUCKET + 1, np.int64)
+    fb = np.empty(1, np.float32)
+    bb = fb.view(np.uint32)
     for t in range(m):
-        b = NBUCKET - 1 - value_bucket(vals[t])  # descending
+        b = NBUCKET - 1 - value_bucket(vals[t], fb, bb)  # descending
         bkt[t] = b
         cnt[b + 1] += 1
     starts = np.cumsum(cnt)
@@ -504,7 +462,7 @@ def bucket_gather(keys, starts, v2, r2, c2, vals, rows, cols):  # pragma: no cov
 
 
 @numba.njit(cache=True, nogil=True)
-def greedy_sorted(vals, rows, cols, counts, r, d, accepted):  # pragma: no cover - compiled
+def greedy_sorted(a, vals, rows, cols, counts, r, d, out, mask_mode):  # pragma: no cover - compiled
     """The sequential greedy over one band's candidates, already in the global order. A pair
     passes row i's budget either because it is among row i's top entries (av > r[i]: its true
     count there is below d whatever ``counts`` holds, since counts include sure pairs that may
@@ -514,7 +472,9 @@ def greedy_sorted(vals, rows, cols, counts, r, d, accepted):  # pragma: no cover
         j = cols[k]
         av = vals[k]
         if (av > r[i] or counts[i] < d) and (av > r[j] or counts[j] < d):
-            accepted[k] = True
             counts[i] += 1
+            v = a[i, j]  # i <= j: the pair's upper-triangle value
+            _mark(out, i, j, v, mask_mode)
             if j != i:
                 counts[j] += 1
+                _mark(out, j, i, v, mask_mode)

@@ -28,8 +28,7 @@ __all__ = ["prune_rows", "prune_symmetric"]
 
 _BAND_FACTOR = 4.0  # candidates per missing pair in the first band; doubles on every further band
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qnewton-sort")  # np.sort releases the GIL
-_HIST_CHUNKS = 16  # row interleaves of the band histogram (parallel work units)
-_REFINE_FRACTION = 0.02  # refine the thresholds while more than this share of the pairs is missing
+_BAND_CAP = 1 / 32  # at most N^2/32 candidates per band
 
 
 def prune_symmetric(
@@ -110,67 +109,45 @@ def _symmetric_greedy(a: np.ndarray, d: int, dense: bool, symmetry_rtol: float |
     # greedy rejects the extra ones).
     full = np.zeros(n, np.bool_)
     hist = np.zeros((nstrip, K.NBUCKET), np.int64)
-    counts = K.sure_pass(a, r, np.full(n, np.inf), full, math.inf, out, not dense, hist)
-    total = n * d / 2.0
+    counts = K.sure_pass(a, r, full, out, not dense, hist, asym == 0.0)
     hi = math.inf
-    lo = _band_floor(hist.sum(axis=0), d, counts, full, band=0)
-    per_row = np.empty(n, np.int64)
     band = 0
+    b = _band_bucket(hist.sum(axis=0), d, counts, full, band)
     while True:
-        open_idx = np.flatnonzero(~full)
-        K.band_count(a, r, full, open_idx, lo, hi, per_row)
-        m = int(per_row.sum())
-        if m:
-            vals = np.empty(m, a.dtype)
-            rows = np.empty(m, np.int32)
-            cols = np.empty(m, np.int32)
-            K.band_collect(a, r, full, open_idx, lo, hi, per_row, vals, rows, cols)
-            vals, rows, cols = _sort_band(vals, rows, cols)
-            accepted = np.zeros(m, np.bool_)
-            K.greedy_sorted(vals, rows, cols, counts, r, d, accepted)
-            ar, ac = rows[accepted], cols[accepted]
-            if dense:
-                v = a[ar, ac]
-                out[ar, ac] = v
-                out[ac, ar] = v
-            else:
-                out[ar, ac] = 1
-                out[ac, ar] = 1
+        lo = K.bucket_smallest(b)
+        # per-strip capacity: candidates counted in buckets >= b (an upper bound on those
+        # >= lo, since float32 rounding of a value below lo cannot reach bucket b) + 1 spare
+        cap = np.zeros(nstrip + 1, np.int64)
+        np.cumsum(hist[:, b:].sum(axis=1) + 1, out=cap[1:])
+        if cap[-1] > nstrip:
+            vals = np.empty(cap[-1], a.dtype)
+            rows = np.empty(cap[-1], np.int32)
+            cols = np.empty(cap[-1], np.int32)
+            m = K.band_collect(a, r, full, np.flatnonzero(~full), lo, hi, cap, vals, rows, cols)
+            vals, rows, cols = _sort_band(vals[:m], rows[:m], cols[:m])
+            K.greedy_sorted(a, vals, rows, cols, counts, r, d, out, not dense)
+            del vals, rows, cols
         full = counts >= d
         if lo == 0.0 or full.all():
             break
         hi = lo
         band += 1
-        missing = float(np.minimum(d - counts[~full], d).sum()) / 2.0
-        if missing > _REFINE_FRACTION * total:
-            # Many slots still open: lower the open rows' thresholds to what is left, and accept
-            # the new sure pairs in one unordered pass instead of sorting their way down.
-            r_new = K.refine_thresholds(a, r, full, counts, d, hi)
-            hist = np.zeros((nstrip, K.NBUCKET), np.int64)
-            counts += K.sure_pass(a, r_new, r, full, hi, out, not dense, hist)
-            r = r_new
-            full = counts >= d
-            if full.all():
-                break
-            lo = _band_floor(hist.sum(axis=0), d, counts, full, band)
-        else:
-            hist_next = K.band_histogram(a, r, full, np.flatnonzero(~full), hi, _HIST_CHUNKS)
-            lo = _band_floor(hist_next, d, counts, full, band)
+        hist = K.band_histogram(a, r, full, np.flatnonzero(~full), hi)
+        b = _band_bucket(hist.sum(axis=0), d, counts, full, band)
     return out
 
 
-def _band_floor(hist: np.ndarray, d: int, counts: np.ndarray, full: np.ndarray, band: int) -> float:
-    """Value floor of the next band, from the exact histogram of the remaining candidates: the
-    band holds about ``_BAND_FACTOR * 2**band`` candidates per missing pair. Speed only: the
-    result of the greedy does not depend on where the bands fall."""
+def _band_bucket(hist: np.ndarray, d: int, counts: np.ndarray, full: np.ndarray, band: int) -> int:
+    """Lowest histogram bucket of the next value band, placed from the histogram of the remaining
+    candidates so that the band holds about ``_BAND_FACTOR * 2**band`` candidates per missing
+    pair (and at most N^2 * ``_BAND_CAP``). Speed only: the greedy's result does not depend on
+    where the bands fall. Bucket 0 means "everything that is left"."""
     missing = float(np.minimum(d - counts[~full], d).sum()) / 2.0
-    target = _BAND_FACTOR * 2.0**band * max(missing, 1.0)
+    # bounded, so the band's arrays (36 bytes per candidate while sorted) stay a fraction of A
+    target = min(_BAND_FACTOR * 2.0**band * max(missing, 1.0), max(_BAND_CAP * counts.size**2, 1 << 20))
     above = np.cumsum(hist[::-1])[::-1]  # above[b] = candidates in buckets >= b
     reach = np.flatnonzero(above >= target)
-    if reach.size == 0:
-        return 0.0  # every remaining candidate fits in this band
-    b = int(reach[-1])
-    return K.bucket_floor(b) if b > 0 else 0.0
+    return int(reach[-1]) if reach.size else 0
 
 
 def _sort_band(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray):
