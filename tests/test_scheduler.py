@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import scipy.sparse.linalg as spla
 
 from conftest import spd_with_spectrum
 from qnewton.cost import ClassicalCostModel, QuantumCostModel
@@ -74,17 +73,42 @@ def test_relative_regularization(rng):
     np.testing.assert_allclose(out.direction, np.linalg.solve(h + shift * np.eye(120), g), rtol=1e-9)
 
 
-def test_quantum_policy_solves_the_pruned_regularized_block(rng):
+@pytest.mark.parametrize("mode", ["shift", "solve"])
+def test_quantum_policy_solves_the_pruned_regularized_block(rng, mode):
     h, g = psd_block(rng), rng.standard_normal(120)
-    cfg = config(policy="quantum", regularization=RegularizationSpec(1.0), sparsity=SparsitySpec(ratio=0.1))
+    cfg = config(
+        policy="quantum",
+        regularization=RegularizationSpec(1.0),
+        sparsity=SparsitySpec(ratio=0.1),
+        pruned_indefinite=mode,
+    )
     out = Scheduler(cfg).run(BlockTask(0, 0, "w", h, g))
-    p = prune_symmetric(regularize(h, 1.0), 12)
-    np.testing.assert_allclose(out.direction, np.linalg.solve(p, g), rtol=1e-7)
     r = out.record
-    assert r.route == "quantum" and r.d_requested == 12 and r.d <= 12
-    assert r.kappa == pytest.approx(np.linalg.cond(p), rel=1e-2)
+    p = prune_symmetric(regularize(h, 1.0), 12)
+    lam = np.linalg.eigvalsh(p)
+    if mode == "solve" or lam[0] >= 1.0:
+        assert r.pd_shift == 0.0
+    else:  # pruning pushed eigenvalues below eps: the shift restores lambda_min >= eps
+        assert r.pd_shift > 0 and lam[0] + r.pd_shift >= 1.0 * (1 - 1e-9)
+        assert "shifted" in r.notes
+    q = p + r.pd_shift * np.eye(120)
+    np.testing.assert_allclose(out.direction, np.linalg.solve(q, g), rtol=1e-7)
+    assert r.route == "quantum" and r.d_requested == 12 and r.d <= 13
+    assert r.kappa == pytest.approx(np.linalg.cond(q), rel=1e-2)
     assert r.step_time_basis == "modeled" and r.step_time_s == r.solve_modeled_s == r.quantum_cost_s
     assert r.alpha >= 1 and r.quantum_queries > 0 and r.quantum_qubits > 0
+
+
+def test_shift_makes_an_indefinite_pruned_block_definite(rng):
+    # strongly coupled variables (a near rank-one PSD block): pruning to d = 3 keeps the diagonal and
+    # two large couplings per row, a matrix with eigenvalues near 1 + eps - 2 < 0
+    b = 1.0 + 0.01 * rng.standard_normal((80, 2))
+    h = b @ b.T / 2
+    cfg = config(policy="quantum", regularization=RegularizationSpec(0.05), sparsity=SparsitySpec(d=3))
+    r = Scheduler(cfg).run(BlockTask(0, 0, "w", h, rng.standard_normal(80))).record
+    p = prune_symmetric(regularize(h, 0.05), 3)
+    assert np.linalg.eigvalsh(p)[0] < 0  # the premise: pruning broke definiteness
+    assert r.pd_shift > 0 and np.linalg.eigvalsh(p + r.pd_shift * np.eye(80))[0] >= 0.05 * (1 - 1e-6)
 
 
 def test_p_sparsity_rule_sets_d(rng):
@@ -107,7 +131,12 @@ def test_hybrid_takes_the_cheaper_route(rng, c, expected):
 
 def test_indefinite_pruned_block_falls_back_to_exact_kappa(rng):
     h = spd_with_spectrum(rng, np.r_[-3.0, -2.0, np.linspace(0.1, 4, 58)])
-    cfg = config(policy="quantum", regularization=RegularizationSpec(0.01), sparsity=SparsitySpec(d=10))
+    cfg = config(
+        policy="quantum",
+        regularization=RegularizationSpec(0.01),
+        sparsity=SparsitySpec(d=10),
+        pruned_indefinite="solve",
+    )
     r = Scheduler(cfg).run(BlockTask(0, 0, "w", h, rng.standard_normal(60))).record
     assert r.kappa_method == "exact" and "indefinite" in r.notes
     p = prune_symmetric(regularize(h, 0.01), 10)
@@ -125,9 +154,9 @@ def test_noisy_route_is_seeded_per_step_and_block(rng):
     np.testing.assert_array_equal(xa1, xb1)
     np.testing.assert_array_equal(xa2, xb2)
     assert not np.array_equal(xa1, xa2)
-    exact = spla.spsolve(
-        prune_symmetric(regularize(h, 1.0), Scheduler(cfg).run(t1).record.d_requested, sparse=True).tocsc(), g
-    )
+    rec = Scheduler(cfg).run(t1).record
+    block = prune_symmetric(regularize(h, 1.0), rec.d_requested) + rec.pd_shift * np.eye(120)
+    exact = np.linalg.solve(block, g)
     assert 0 < np.linalg.norm(xa1 - exact) / np.linalg.norm(exact) < 0.5
 
 
@@ -147,7 +176,7 @@ def test_decision_log_round_trip(tmp_path, rng):
 def test_hopelessly_ill_conditioned_block_goes_classical(rng):
     h = np.zeros((20, 20))
     h[0, 0] = 1.0
-    cfg = config(regularization=RegularizationSpec(1e-300), sparsity=SparsitySpec(d=1))
+    cfg = config(regularization=RegularizationSpec(1e-300), sparsity=SparsitySpec(d=1), pruned_indefinite="solve")
     r = Scheduler(cfg).run(BlockTask(0, 0, "w", h, np.ones(20))).record
     assert r.kappa == pytest.approx(1e300, rel=1e-6)
     assert r.route == "classical" and r.quantum_cost_s > 1e250

@@ -111,6 +111,12 @@ class SchedulerConfig:
             scheduler falls back to ``"exact"`` up to ``exact_limit`` and to ``"merikoski"`` above,
             and says so in the decision record.
         exact_limit: largest N for the SVD fallback.
+        pruned_indefinite: what the quantum route does when pruning left its block with an
+            eigenvalue below eps (pruning dropped off-diagonal mass; the regularized block was
+            positive definite): ``"shift"`` (default) adds the smallest diagonal shift that
+            restores lambda_min >= eps (from one Lanczos run on the sparse block) and records it;
+            ``"solve"`` keeps the indefinite block (a QLSA inverts Hermitian matrices; kappa is then
+            max|lambda| / min|lambda|), which may not give a descent direction.
         classical_cost, quantum_cost: the cost models compared by the hybrid policy.
         classical_solver: the classical route's solver.
         quantum_solver: ``"emulated-ideal"``, ``"emulated-noisy"`` or ``"circuit"`` (the QSVT
@@ -128,6 +134,7 @@ class SchedulerConfig:
     sparsity: SparsitySpec = field(default_factory=lambda: SparsitySpec(p=0.5))
     kappa_method: str = "lanczos"
     exact_limit: int = 2048
+    pruned_indefinite: Literal["shift", "solve"] = "shift"
     classical_cost: ClassicalCostModel = field(default_factory=ClassicalCostModel)
     quantum_cost: QuantumCostModel = field(default_factory=QuantumCostModel)
     classical_solver: CholeskySolver = field(default_factory=CholeskySolver)
@@ -149,6 +156,10 @@ class SchedulerConfig:
                 f"{self.quantum_solver!r}."
             )
         check_int_range(self.exact_limit, "exact_limit", 1, 10**6)
+        if self.pruned_indefinite not in ("shift", "solve"):
+            raise InvalidArgumentError(
+                f"`pruned_indefinite` must be 'shift' or 'solve', got {self.pruned_indefinite!r}."
+            )
         check_fraction(self.sparse_threshold, "sparse_threshold")
         for name, typ in (
             ("regularization", RegularizationSpec),

@@ -27,6 +27,7 @@ from ..errors import ClampedRangeWarning, NotPositiveDefiniteError
 from ..linalg import (
     ConditionEstimate,
     estimate_condition,
+    lanczos_extremes,
     oracle_sparsity,
     prune_symmetric,
     quantum_sparsity,
@@ -72,6 +73,7 @@ class QuantumPlan:
     cost: CostEstimate
     prune_seconds: float
     notes: str
+    pd_shift: float = 0.0
 
 
 class Scheduler:
@@ -99,9 +101,15 @@ class Scheduler:
             matrix = prune_symmetric(hr, d_req, sparse=d_req / n <= cfg.sparse_threshold)
         else:
             matrix = hr
-        d = max(1, oracle_sparsity(matrix))
         prune_s = time.perf_counter() - t0
-        kappa = self._kappa(matrix, shift, notes)
+        pd_shift = 0.0
+        if cfg.pruned_indefinite == "shift":
+            matrix, pd_shift, kappa = self._make_definite(matrix, shift, notes)
+        else:
+            kappa = None
+        d = max(1, oracle_sparsity(matrix))
+        if kappa is None:
+            kappa = self._kappa(matrix, shift, notes)
         norm2 = kappa.details.get("lambda_max") if kappa.method == "lanczos" else kappa.details.get("sigma_max")
         if math.isfinite(kappa.value):
             with warnings.catch_warnings(record=True) as caught:
@@ -125,7 +133,52 @@ class Scheduler:
                 details={"reason": "the pruned block is singular (kappa = inf)"},
             )
             notes.append("pruned block singular: quantum route unavailable")
-        return QuantumPlan(matrix, d_req, d, kappa, alpha, norm2, cost, prune_s, "; ".join(notes))
+        return QuantumPlan(matrix, d_req, d, kappa, alpha, norm2, cost, prune_s, "; ".join(notes), pd_shift)
+
+    def _make_definite(self, matrix, shift: float, notes: list[str]):
+        """Restore the regularization's guarantee lambda_min >= eps on the pruned block.
+
+        Pruning a positive definite block can make it indefinite (dropping off-diagonal mass moves
+        eigenvalues by up to ||H_r - P||_2; on the paper's DNN Hessian by ~50x eps). The extreme
+        eigenvalues come from one Lanczos run on the (sparse) block; if the smallest is below eps,
+        the block is shifted by delta = eps - (lambda_min - residual) so its smallest eigenvalue is
+        at least eps again. Returns (block, delta, kappa estimate if the method is Lanczos).
+        """
+        cfg = self.config
+        t0 = time.perf_counter()
+        ext = lanczos_extremes(matrix, tol=1e-2)
+        low = ext.lambda_min - ext.residual_min  # conservative: Ritz values sit above the spectrum
+        delta = max(0.0, shift - low)
+        if delta > 0:
+            n = matrix.shape[0]
+            if sp.issparse(matrix):
+                matrix = (matrix + delta * sp.identity(n, dtype=matrix.dtype, format="csr")).tocsr()
+            else:
+                matrix = matrix + matrix.dtype.type(delta) * np.eye(n, dtype=matrix.dtype)
+            notes.append(
+                f"pruned block had lambda_min ~ {ext.lambda_min:.3g} < eps: shifted by {delta:.3g} "
+                f"to keep it positive definite"
+            )
+        seconds = time.perf_counter() - t0
+        if cfg.kappa_method != "lanczos":
+            return matrix, delta, None
+        lo, hi = ext.lambda_min + delta, ext.lambda_max + delta
+        est = ConditionEstimate(
+            hi / lo,
+            math.log(hi) - math.log(lo),
+            "lanczos",
+            False,
+            seconds=seconds,
+            details={
+                "lambda_min": lo,
+                "lambda_max": hi,
+                "steps": ext.steps,
+                "converged": ext.converged,
+                "residual_min": ext.residual_min,
+                "residual_max": ext.residual_max,
+            },
+        )
+        return matrix, delta, est
 
     def _kappa(self, matrix, shift: float, notes: list[str]) -> ConditionEstimate:
         cfg = self.config
@@ -148,11 +201,10 @@ class Scheduler:
         h, _ = as_numpy(task.H, "H")
         n = h.shape[0]
         shift = regularization_shift(h, cfg.regularization.eps, cfg.regularization.relative)
-        hr = regularize(h, shift)
         classical = self.classical_price(n)
         plan = None
         if cfg.policy != "classical" or cfg.price_both:
-            plan = self.quantum_plan(hr, shift)
+            plan = self.quantum_plan(regularize(h, shift), shift)
 
         if cfg.policy == "classical":
             route, reason = "classical", "policy=classical"
@@ -165,7 +217,7 @@ class Scheduler:
             reason = f"hybrid: {route} cheaper (quantum {q:.3g} s modeled vs classical {c:.3g} s {classical.basis})"
 
         if route == "classical":
-            result = cfg.classical_solver.solve(hr, task.g)
+            result = cfg.classical_solver.solve(h, task.g, shift=shift)
         else:
             assert plan is not None
             result = self._solve_quantum(task, plan)
@@ -181,6 +233,7 @@ class Scheduler:
             route=route,
             reason=reason,
             eps=shift,
+            pd_shift=plan.pd_shift if plan else 0.0,
             kappa=plan.kappa.value if plan else None,
             log_kappa=plan.kappa.log_value if plan else None,
             kappa_method=plan.kappa.method if plan else None,

@@ -36,6 +36,7 @@ class DecisionRecord:
     route: str
     reason: str
     eps: float
+    pd_shift: float = 0.0
     kappa: float | None = None
     log_kappa: float | None = None
     kappa_method: str | None = None

@@ -61,9 +61,11 @@ def as_system(H, g, *, symmetry_rtol: float | None = None, check_symmetry: bool 
     return System(h, b.astype(dtype, copy=False), kind, n)
 
 
-def relative_residual(h, x: np.ndarray, b: np.ndarray) -> float:
-    """||H x - b|| / ||b|| in float64 (0 when b = 0 and x = 0)."""
+def relative_residual(h, x: np.ndarray, b: np.ndarray, shift: float = 0.0) -> float:
+    """||(H + shift I) x - b|| / ||b|| in float64 (0 when b = 0 and x = 0)."""
     r = np.asarray(h @ x, dtype=np.float64) - b.astype(np.float64)
+    if shift:
+        r += shift * x.astype(np.float64)
     nb = float(np.linalg.norm(b.astype(np.float64)))
     nr = float(np.linalg.norm(r))
     return nr / nb if nb > 0 else nr

@@ -2,9 +2,10 @@
 
 For an SPD block (what a regularized Hessian should be) the solve is a Cholesky factorization,
 LAPACK ``?potrf`` through torch or scipy, whichever is faster at that size here (REFERENCE.md
-section 7 measured scipy ahead up to N ~ 2000 and torch from N ~ 4000; ``benchmarks/solvers.py``
-re-measures it). An explicit inverse (the public reference code's path, ``inv(H) @ g``) costs
-3.5-6x a Cholesky and is less accurate; it is not offered.
+section 7 measured scipy ahead up to N ~ 2000 and torch from N ~ 4000; re-measured here they are
+within 10 % of each other, see :data:`TORCH_FROM_N` and ``benchmarks/solvers.py``). An explicit
+inverse (the public reference code's path, ``inv(H) @ g``) costs 3.5-6x a Cholesky and is less
+accurate; it is not offered.
 
 When the block is not positive definite (a Hessian near a saddle, regularized too little) the
 factorization fails; the solver then issues :class:`~qnewton.errors.IndefiniteMatrixWarning` and
@@ -44,8 +45,10 @@ __all__ = ["CholeskySolver"]
 Backend = Literal["auto", "torch", "scipy"]
 Fallback = Literal["ldl", "eigh-abs", "raise"]
 
-#: Below this size scipy's Cholesky is faster here, at and above it torch's (benchmarks/solvers.py).
-TORCH_FROM_N = 3000
+#: float32 blocks from this size use torch's Cholesky, smaller ones and every float64 block scipy's:
+#: measured here (benchmarks/solvers.py, part 3), the two are within 10 % of each other, torch ahead
+#: in float32 from N ~ 2000 and scipy ahead in float64 from N ~ 3000.
+TORCH_FROM_N = {np.dtype(np.float32): 2000, np.dtype(np.float64): 10**9}
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class CholeskySolver:
     """Classical solve of H x = g by Cholesky (SPD) with a documented indefinite fallback.
 
     Attributes:
-        backend: ``"auto"`` (scipy below :data:`TORCH_FROM_N`, torch above), ``"torch"`` or ``"scipy"``.
+        backend: ``"auto"`` (the faster one measured here, see :data:`TORCH_FROM_N`), ``"torch"`` or
+            ``"scipy"``.
         indefinite: fallback when H is not positive definite (``"ldl"``, ``"eigh-abs"``, ``"raise"``).
         abs_floor: relative eigenvalue floor of the ``"eigh-abs"`` fallback.
         compute_residual: report ||H x - g|| / ||g|| (one extra matvec).
@@ -82,18 +86,31 @@ class CholeskySolver:
             raise InvalidArgumentError(f"`indefinite` must be 'ldl', 'eigh-abs' or 'raise', got {self.indefinite!r}.")
         check_positive(self.abs_floor, "abs_floor")
 
-    def solve(self, H, g) -> SolveResult:
-        """Solve H x = g (g of shape (N,) or (N, k)); x comes back in g's kind and dtype."""
+    def solve(self, H, g, *, shift: float = 0.0) -> SolveResult:
+        """Solve (H + shift I) x = g (g of shape (N,) or (N, k)); x comes back in g's kind and dtype.
+
+        ``shift`` is the regularization eps: passing it here instead of a regularized copy saves one
+        N x N copy (the solver factors its own shifted copy in place).
+        """
         sys_ = as_system(H, g, symmetry_rtol=self.symmetry_rtol)
         h = sys_.h.toarray() if sys_.sparse else sys_.h
-        backend = self.backend if self.backend != "auto" else ("torch" if sys_.n >= TORCH_FROM_N else "scipy")
+        backend = self.backend
+        if backend == "auto":
+            backend = "torch" if sys_.n >= TORCH_FROM_N.get(h.dtype, 10**9) else "scipy"
         t0 = time.perf_counter()
-        x = _cholesky_solve(h, sys_.b, backend)
-        details: dict = {"backend": backend, "factorization": "cholesky", "fallback": None}
+        work = h.copy()  # the factorization overwrites it; H itself is left alone
+        if shift:
+            work.flat[:: sys_.n + 1] += work.dtype.type(shift)
+        x = _cholesky_solve(work, sys_.b, backend, overwrite=True)
+        details: dict = {"backend": backend, "factorization": "cholesky", "fallback": None, "shift": shift}
         if x is None:
-            x = self._fallback(h, sys_, details)
+            work = h.copy()
+            if shift:
+                work.flat[:: sys_.n + 1] += work.dtype.type(shift)
+            x = self._fallback(work, sys_, details)
+        del work
         seconds = time.perf_counter() - t0
-        residual = relative_residual(h, x, sys_.b) if self.compute_residual else None
+        residual = relative_residual(h, x, sys_.b, shift) if self.compute_residual else None
         report = SolveReport(self.name, "classical", sys_.n, seconds, None, residual, details)
         return SolveResult(sys_.wrap(x), report)
 
@@ -135,8 +152,9 @@ class CholeskySolver:
         return (v @ coef).astype(h.dtype)
 
 
-def _cholesky_solve(h: np.ndarray, b: np.ndarray, backend: str) -> np.ndarray | None:
-    """x from a Cholesky factorization, or None when H is not positive definite."""
+def _cholesky_solve(h: np.ndarray, b: np.ndarray, backend: str, overwrite: bool = False) -> np.ndarray | None:
+    """x from a Cholesky factorization, or None when H is not positive definite. With
+    ``overwrite`` the scipy path factors ``h`` in place (no internal copy)."""
     if backend == "torch":
         ht = torch.from_numpy(np.ascontiguousarray(h))
         factor, info = torch.linalg.cholesky_ex(ht)
@@ -146,7 +164,7 @@ def _cholesky_solve(h: np.ndarray, b: np.ndarray, backend: str) -> np.ndarray | 
         x = torch.cholesky_solve(bt.reshape(len(b), -1), factor)
         return x.reshape(b.shape).numpy()
     try:
-        c = scipy.linalg.cho_factor(h, lower=True, check_finite=False)
+        c = scipy.linalg.cho_factor(h, lower=True, check_finite=False, overwrite_a=overwrite)
     except np.linalg.LinAlgError:
         return None
     x = scipy.linalg.cho_solve(c, b, check_finite=False)

@@ -40,7 +40,7 @@ from ..errors import ConvergenceWarning, InvalidArgumentError, SingularMatrixErr
 from ..linalg import estimate_condition, oracle_sparsity
 from ._system import as_system, relative_residual
 from .base import Route, SolveReport, SolveResult
-from .classical import _cholesky_solve
+from .classical import TORCH_FROM_N, _cholesky_solve
 
 __all__ = ["EmulatedQLSASolver"]
 
@@ -167,7 +167,8 @@ class EmulatedQLSASolver:
                     stacklevel=3,
                 )
             return x, "minres (csr, indefinite)", None
-        x = _cholesky_solve(h, b, "scipy" if h.shape[0] < 3000 else "torch")
+        backend = "torch" if h.shape[0] >= TORCH_FROM_N.get(h.dtype, 10**9) else "scipy"
+        x = _cholesky_solve(h, b, backend)
         if x is not None:
             return x, "cholesky (dense)", None
         try:
