@@ -94,3 +94,26 @@ def fmt(x: Any, digits: int = 3) -> str:
     if isinstance(x, float):
         return f"{x:.{digits}g}"
     return str(x)
+
+
+def block_hessian(model: nn.Module, batch: Any, block: str) -> Any:
+    """The exact Hessian block of one parameter tensor (mean cross-entropy), as float64 numpy."""
+    from ..curvature import LossProblem, compute_curvature
+
+    res = compute_curvature(LossProblem(model, nn.CrossEntropyLoss()), batch, "hessian", {block: [block]})
+    return res[block].matrix.double().numpy()
+
+
+def sgd_warmup(model: nn.Module, setup: TrainSetup, steps: int, batch_size: int, lr: float, seed: int) -> None:
+    """Plain SGD steps (the early phase before Newton); deterministic batches from ``seed``."""
+    import torch
+
+    from .training import BatchSampler
+
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    sampler = BatchSampler(setup.n_train, batch_size, seed)
+    for _ in range(steps):
+        batch = setup.take_batch(sampler.next())
+        opt.zero_grad()
+        setup.loss(model, batch).backward()
+        opt.step()

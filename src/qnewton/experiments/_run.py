@@ -147,6 +147,10 @@ class RunDir:
     def path(self, name: str) -> Path:
         return self.root / name
 
+    def register(self, name: str) -> Path:
+        """List ``name`` among the run's files and return its path (for writers of their own)."""
+        return self._register(name)
+
     def _register(self, name: str) -> Path:
         if name not in self.manifest["files"]:
             self.manifest["files"].append(name)

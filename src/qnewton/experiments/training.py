@@ -53,7 +53,9 @@ class ArmSpec:
     curvature_batch_size: int | None = None
     blocks: str = "layerwise"
     quantum_solver: str = "emulated-ideal"
+    pruning: Literal["symmetric", "rows"] = "symmetric"
     max_update_norm: float | None = None
+    max_block_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "newton"):
@@ -214,7 +216,9 @@ def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: C
         classical_cost=classical,
         quantum_cost=quantum,
         quantum_solver=spec.quantum_solver,
+        pruning=spec.pruning,
         max_update_norm=spec.max_update_norm,
+        max_block_size=spec.max_block_size,
         seed=seed,
     )
 

@@ -77,7 +77,12 @@ class QNewton(torch.optim.Optimizer):
         classical_cost, quantum_cost: the cost models (defaults: C calibrated here; Jennings et al.
             with the paper's eps = 1e-12 and attosecond gates).
         quantum_solver: ``"emulated-ideal"``, ``"emulated-noisy"`` or ``"circuit"``.
+        pruning, pruned_indefinite: see :class:`~qnewton.scheduler.SchedulerConfig`.
         max_update_norm: if set, a block's Newton step is scaled down to at most this norm.
+        max_block_size: blocks with more variables than this get no curvature; their parameters
+            (and any parameter in no block) take a plain gradient step with ``sgd_lr``, logged as
+            route ``"first-order"``. For models whose embedding tables are too large for a dense
+            block (needs ``model=``/``problem=``).
         on_nonfinite: ``"raise"`` (NonFiniteError) or ``"skip"`` (warn, log, leave the
             parameters unchanged) when the loss, gradient, curvature or update has NaN/Inf.
         seed: seed of the noisy emulator (per step and block).
@@ -113,7 +118,10 @@ class QNewton(torch.optim.Optimizer):
         classical_cost: ClassicalCostModel | None = None,
         quantum_cost: QuantumCostModel | None = None,
         quantum_solver: Literal["emulated-ideal", "emulated-noisy", "circuit"] = "emulated-ideal",
+        pruning: Literal["symmetric", "rows"] = "symmetric",
+        pruned_indefinite: Literal["shift", "solve"] = "shift",
         max_update_norm: float | None = None,
+        max_block_size: int | None = None,
         on_nonfinite: Literal["raise", "skip"] = "raise",
         seed: int = 0,
         scheduler: SchedulerConfig | None = None,
@@ -163,6 +171,21 @@ class QNewton(torch.optim.Optimizer):
         if curvature_batch_size is not None and curvature_config is not None:
             self.curvature_config = replace(curvature_config, curvature_batch_size=curvature_batch_size)
         self.blocks = blocks
+        self.block_spec = blocks
+        self._first_order: list[str] = []
+        if max_block_size is not None:
+            check_int_range(max_block_size, "max_block_size", 1, 2**62)
+            if problem is None:
+                raise InvalidArgumentError("`max_block_size` needs `model=` (with a loss) or `problem=`.")
+        if problem is not None:
+            from ..curvature import make_blocks
+
+            resolved = make_blocks(problem, blocks)
+            if max_block_size is not None:
+                resolved = tuple(b for b in resolved if b.size <= max_block_size)
+            covered = {n for b in resolved for n in b.param_names}
+            self._first_order = [n for n in problem.param_names if n not in covered]
+            self.blocks = resolved
         self.sgd_steps = int(sgd_steps)
         self.sgd_lr = float(sgd_lr)
         self.sgd_momentum = float(sgd_momentum)
@@ -189,6 +212,8 @@ class QNewton(torch.optim.Optimizer):
                 classical_cost=classical_cost or ClassicalCostModel(),
                 quantum_cost=quantum_cost or QuantumCostModel(),
                 quantum_solver=quantum_solver,
+                pruning=pruning,
+                pruned_indefinite=pruned_indefinite,
                 seed=seed,
             )
         self.scheduler = Scheduler(scheduler)
@@ -279,6 +304,7 @@ class QNewton(torch.optim.Optimizer):
             for bc in res:
                 params = [self.problem.params[n] for n in bc.block.param_names]
                 items.append((bc.name, params, bc.block, res.grads[bc.name], bc.to_dense()))
+            first_order = [(n, self.problem.params[n], res.param_grads[n]) for n in self._first_order]
         else:
             if self.curvature != "hessian":
                 raise InvalidArgumentError(
@@ -290,6 +316,7 @@ class QNewton(torch.optim.Optimizer):
                 items = [("full", [p for _, p in named], None, gs[0], hs[0])]
             else:
                 items = [(name, [p], None, g, h) for (name, p), g, h in zip(named, gs, hs)]
+            first_order = []
         curvature_s = time.perf_counter() - t0
 
         lr = self.param_groups[0]["lr"]
@@ -305,7 +332,25 @@ class QNewton(torch.optim.Optimizer):
                 direction = direction * (self.max_update_norm / norm)
             updates.append((params, block, direction))
             records.append(out.record)
+        for name, p, grad in first_order:
+            if not torch.isfinite(grad).all():
+                raise NonFiniteError(f"the gradient of {name!r} has NaN/Inf entries.")
+            records.append(
+                DecisionRecord(
+                    step=self.step_count,
+                    block=name,
+                    n=p.numel(),
+                    policy=self.scheduler.config.policy,
+                    route="first-order",
+                    reason="no curvature block (in no block, or larger than max_block_size): "
+                    f"gradient step with sgd_lr={self.sgd_lr}",
+                    eps=0.0,
+                    update_norm=float(grad.norm()),
+                )
+            )
         with torch.no_grad():
+            for _name, p, grad in first_order:
+                p.add_(grad.to(p.dtype), alpha=-self.sgd_lr)
             for params, block, direction in updates:  # apply only once every block has succeeded
                 if block is not None:
                     parts = block.unflatten(direction.to(params[0].dtype))
@@ -370,6 +415,6 @@ class QNewton(torch.optim.Optimizer):
         cfg = self.scheduler.config
         return (
             f"QNewton(lr={self.param_groups[0]['lr']}, policy={cfg.policy!r}, eps={cfg.regularization.eps}, "
-            f"curvature={self.curvature!r}, blocks={self.blocks!r}, sgd_steps={self.sgd_steps}, "
+            f"curvature={self.curvature!r}, blocks={self.block_spec!r}, sgd_steps={self.sgd_steps}, "
             f"step={self.step_count})"
         )

@@ -111,6 +111,9 @@ class SchedulerConfig:
             scheduler falls back to ``"exact"`` up to ``exact_limit`` and to ``"merikoski"`` above,
             and says so in the decision record.
         exact_limit: largest N for the SVD fallback.
+        pruning: ``"symmetric"`` (the paper's symmetry-aware pruning, Sec. IV-D) or ``"rows"`` (the
+            public reference code's row-wise top-d, kept as a baseline for accuracy comparisons:
+            the result is not symmetric, so no QLSA could run it; it is solved by LU).
         pruned_indefinite: what the quantum route does when pruning left its block with an
             eigenvalue below eps (pruning dropped off-diagonal mass; the regularized block was
             positive definite): ``"shift"`` (default) adds the smallest diagonal shift that
@@ -134,6 +137,7 @@ class SchedulerConfig:
     sparsity: SparsitySpec = field(default_factory=lambda: SparsitySpec(p=0.5))
     kappa_method: str = "lanczos"
     exact_limit: int = 2048
+    pruning: Literal["symmetric", "rows"] = "symmetric"
     pruned_indefinite: Literal["shift", "solve"] = "shift"
     classical_cost: ClassicalCostModel = field(default_factory=ClassicalCostModel)
     quantum_cost: QuantumCostModel = field(default_factory=QuantumCostModel)
@@ -156,6 +160,8 @@ class SchedulerConfig:
                 f"{self.quantum_solver!r}."
             )
         check_int_range(self.exact_limit, "exact_limit", 1, 10**6)
+        if self.pruning not in ("symmetric", "rows"):
+            raise InvalidArgumentError(f"`pruning` must be 'symmetric' or 'rows', got {self.pruning!r}.")
         if self.pruned_indefinite not in ("shift", "solve"):
             raise InvalidArgumentError(
                 f"`pruned_indefinite` must be 'shift' or 'solve', got {self.pruned_indefinite!r}."

@@ -29,12 +29,13 @@ from ..linalg import (
     estimate_condition,
     lanczos_extremes,
     oracle_sparsity,
+    prune_rows,
     prune_symmetric,
     quantum_sparsity,
     regularization_shift,
     regularize,
 )
-from ..solvers import EmulatedQLSASolver, SolveResult
+from ..solvers import EmulatedQLSASolver, SolveReport, SolveResult
 from .config import SchedulerConfig
 from .records import DecisionRecord
 
@@ -97,13 +98,18 @@ class Scheduler:
         t0 = time.perf_counter()
         profile = quantum_sparsity(hr, cfg.sparsity.p) if cfg.sparsity.p is not None else None
         d_req = cfg.sparsity.resolve(n, profile)
-        if d_req < n:
+        if d_req < n and cfg.pruning == "rows":
+            matrix = prune_rows(hr, d_req)
+            notes.append("row-wise pruning (reference baseline): not symmetric, solved by LU")
+        elif d_req < n:
             matrix = prune_symmetric(hr, d_req, sparse=d_req / n <= cfg.sparse_threshold)
         else:
             matrix = hr
         prune_s = time.perf_counter() - t0
         pd_shift = 0.0
-        if cfg.pruned_indefinite == "shift":
+        if cfg.pruning == "rows":
+            kappa = estimate_condition(matrix, "exact" if n <= cfg.exact_limit else "merikoski")
+        elif cfg.pruned_indefinite == "shift":
             matrix, pd_shift, kappa = self._make_definite(matrix, shift, notes)
         else:
             kappa = None
@@ -115,7 +121,7 @@ class Scheduler:
             with warnings.catch_warnings(record=True) as caught:
                 # out-of-range inputs are clamped by the cost model; the record keeps the message
                 warnings.simplefilter("always", ClampedRangeWarning)
-                alpha = block_encoding_alpha(matrix, d, norm2=norm2)
+                alpha = block_encoding_alpha(matrix, d, norm2=norm2, symmetric=cfg.pruning != "rows")
                 cost = cfg.quantum_cost.estimate(n, kappa=max(kappa.value, 1.0), d=d, alpha=alpha)
             for w in caught:
                 if issubclass(w.category, ClampedRangeWarning):
@@ -262,6 +268,20 @@ class Scheduler:
 
     def _solve_quantum(self, task: BlockTask, plan: QuantumPlan) -> SolveResult:
         cfg = self.config
+        if cfg.pruning == "rows":  # the non-symmetric baseline: what the reference code solved
+            g, kind = as_numpy(task.g, "g")
+            t0 = time.perf_counter()
+            x = np.linalg.solve(plan.matrix.astype(np.float64), g.astype(np.float64)).astype(g.dtype)
+            rep = SolveReport(
+                "row-pruned-lu (baseline)",
+                "quantum",
+                plan.matrix.shape[0],
+                time.perf_counter() - t0,
+                float(plan.cost.seconds),
+                None,
+                {"pruning": "rows"},
+            )
+            return SolveResult(kind.wrap(x), rep)
         if cfg.quantum_solver == "circuit" and plan.matrix.shape[0] <= 16:
             if self._circuit is None:
                 from ..solvers.circuit import QSVTCircuitSolver
