@@ -478,3 +478,21 @@ def greedy_sorted(a, vals, rows, cols, counts, r, d, out, mask_mode):  # pragma:
             if j != i:
                 counts[j] += 1
                 _mark(out, j, i, v, mask_mode)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def row_abs_sums_and_fro2(a):  # pragma: no cover - compiled
+    """(max_i sum_j |a_ij|, sum_ij a_ij^2) in float64, one pass, no temporaries."""
+    n, m = a.shape
+    rows = np.zeros(n, np.float64)
+    sq = np.zeros(n, np.float64)
+    for i in prange(n):
+        s = 0.0
+        q = 0.0
+        for j in range(m):
+            v = np.float64(a[i, j])
+            s += abs(v)
+            q += v * v
+        rows[i] = s
+        sq[i] = q
+    return rows.max(), sq.sum()

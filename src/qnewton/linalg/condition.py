@@ -30,6 +30,7 @@ import scipy.sparse.linalg as spla
 from .._arrays import as_numpy
 from .._validation import check_finite, check_positive, check_square
 from ..errors import InvalidArgumentError, NotPositiveDefiniteError
+from . import _kernels as K
 from .lanczos import lanczos_extremes
 
 __all__ = ["CONDITION_METHODS", "ConditionEstimate", "estimate_condition", "register_condition_method"]
@@ -161,9 +162,9 @@ def condition_gershgorin(A, *, eps: float | None = None) -> ConditionEstimate:
         rowsum = float(np.abs(csr).sum(axis=1).max())
         fro = float(spla.norm(csr))
     else:
-        a = _dense(A)
-        rowsum = float(np.abs(a).sum(axis=1, dtype=np.float64).max())
-        fro = float(np.linalg.norm(a.astype(np.float64, copy=False)))
+        a = np.ascontiguousarray(_dense(A))
+        rowsum, fro2 = K.row_abs_sums_and_fro2(a)
+        rowsum, fro = float(rowsum), math.sqrt(float(fro2))
     lam_max = min(rowsum, fro)
     return _from_log(
         max(math.log(lam_max / eps), 0.0) if lam_max > 0 else 0.0,

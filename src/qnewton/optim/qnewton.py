@@ -50,7 +50,10 @@ from ..scheduler import (
 )
 from ._closure import closure_curvature
 
-__all__ = ["QNewton"]
+__all__ = ["BlockItem", "QNewton"]
+
+#: One block of a Newton step: (name, its parameters, its ParamBlock or None, flat gradient, curvature).
+BlockItem = tuple[str, list[torch.Tensor], Any, torch.Tensor, torch.Tensor]
 
 
 class QNewton(torch.optim.Optimizer):
@@ -296,42 +299,9 @@ class QNewton(torch.optim.Optimizer):
 
     def _newton_step(self, closure, batch) -> tuple[torch.Tensor, dict[str, Any]]:
         t0 = time.perf_counter()
-        if batch is not None:
-            kind = "hessian" if self.curvature == "hessian" else "empirical_fisher"
-            res = compute_curvature(self.problem, batch, kind, self.blocks, config=self.curvature_config)
-            loss = res.loss
-            items = []
-            for bc in res:
-                params = [self.problem.params[n] for n in bc.block.param_names]
-                items.append((bc.name, params, bc.block, res.grads[bc.name], bc.to_dense()))
-            first_order = [(n, self.problem.params[n], res.param_grads[n]) for n in self._first_order]
-        else:
-            if self.curvature != "hessian":
-                raise InvalidArgumentError(
-                    "the empirical Fisher needs per-sample losses: use `batch=` with a loss problem."
-                )
-            loss, gs, hs = closure_curvature(closure, self._params, self.blocks if isinstance(self.blocks, str) else "")
-            named = self._named_params()
-            if self.blocks == "full":
-                items = [("full", [p for _, p in named], None, gs[0], hs[0])]
-            else:
-                items = [(name, [p], None, g, h) for (name, p), g, h in zip(named, gs, hs)]
-            first_order = []
+        loss, items, first_order = self._curvature(closure, batch)
         curvature_s = time.perf_counter() - t0
-
-        lr = self.param_groups[0]["lr"]
-        updates = []
-        records = []
-        for index, (name, params, block, g, h) in enumerate(items):
-            out = self.scheduler.run(BlockTask(self.step_count, index, name, h, g))
-            direction = out.direction
-            if not torch.isfinite(direction).all():
-                raise NonFiniteError(f"the Newton direction of block {name!r} has NaN/Inf entries.")
-            norm = float(direction.norm())
-            if self.max_update_norm is not None and norm > self.max_update_norm:
-                direction = direction * (self.max_update_norm / norm)
-            updates.append((params, block, direction))
-            records.append(out.record)
+        directions, records = self._route_blocks(items)
         for name, p, grad in first_order:
             if not torch.isfinite(grad).all():
                 raise NonFiniteError(f"the gradient of {name!r} has NaN/Inf entries.")
@@ -348,20 +318,12 @@ class QNewton(torch.optim.Optimizer):
                     update_norm=float(grad.norm()),
                 )
             )
-        with torch.no_grad():
+        lr = self.param_groups[0]["lr"]
+        with torch.no_grad():  # applied only once every block has succeeded
             for _name, p, grad in first_order:
                 p.add_(grad.to(p.dtype), alpha=-self.sgd_lr)
-            for params, block, direction in updates:  # apply only once every block has succeeded
-                if block is not None:
-                    parts = block.unflatten(direction.to(params[0].dtype))
-                    for p, name in zip(params, block.param_names):
-                        p.add_(parts[name], alpha=-lr)
-                else:
-                    offset = 0
-                    for p in params:
-                        k = p.numel()
-                        p.add_(direction[offset : offset + k].reshape(p.shape).to(p.dtype), alpha=-lr)
-                        offset += k
+            for item, direction in zip(items, directions):
+                self._apply(item, direction, lr)
         self.decisions.extend(records)
         measured = {
             "curvature_s": curvature_s,
@@ -373,6 +335,66 @@ class QNewton(torch.optim.Optimizer):
         modeled = {"quantum_solve_s": sum(r.solve_modeled_s or 0.0 for r in records if r.route == "quantum")}
         routes = {r.block: r.route for r in records}
         return loss.detach(), {"measured": measured, "modeled": modeled, "routes": routes}
+
+    # -- the three stages of a Newton step, separate so a subclass can distribute them ---------------
+    def _curvature(self, closure, batch) -> tuple[torch.Tensor, list[BlockItem], list[tuple[str, Any, Any]]]:
+        """Loss, one :data:`BlockItem` (name, params, ParamBlock or None, gradient, curvature) per
+        block, and the (name, parameter, gradient) of the parameters that take a first-order step."""
+        if batch is not None:
+            kind = "hessian" if self.curvature == "hessian" else "empirical_fisher"
+            res = compute_curvature(self.problem, batch, kind, self.blocks, config=self.curvature_config)
+            items = [
+                (
+                    bc.name,
+                    [self.problem.params[n] for n in bc.block.param_names],
+                    bc.block,
+                    res.grads[bc.name],
+                    bc.to_dense(),
+                )
+                for bc in res
+            ]
+            first_order = [(n, self.problem.params[n], res.param_grads[n]) for n in self._first_order]
+            return res.loss, items, first_order
+        if self.curvature != "hessian":
+            raise InvalidArgumentError(
+                "the empirical Fisher needs per-sample losses: use `batch=` with a loss problem."
+            )
+        loss, gs, hs = closure_curvature(closure, self._params, self.blocks if isinstance(self.blocks, str) else "")
+        named = self._named_params()
+        if self.blocks == "full":
+            return loss, [("full", [p for _, p in named], None, gs[0], hs[0])], []
+        return loss, [(name, [p], None, g, h) for (name, p), g, h in zip(named, gs, hs)], []
+
+    def _route_blocks(self, items: list[BlockItem]) -> tuple[list[torch.Tensor], list[DecisionRecord]]:
+        """Price, route and solve every block (in order); the Newton directions and the records."""
+        directions, records = [], []
+        for index, (name, _params, _block, g, h) in enumerate(items):
+            out = self.scheduler.run(BlockTask(self.step_count, index, name, h, g))
+            directions.append(self._checked_direction(name, out.direction))
+            records.append(out.record)
+        return directions, records
+
+    def _checked_direction(self, name: str, direction: torch.Tensor) -> torch.Tensor:
+        if not torch.isfinite(direction).all():
+            raise NonFiniteError(f"the Newton direction of block {name!r} has NaN/Inf entries.")
+        norm = float(direction.norm())
+        if self.max_update_norm is not None and norm > self.max_update_norm:
+            direction = direction * (self.max_update_norm / norm)
+        return direction
+
+    @staticmethod
+    def _apply(item: BlockItem, direction: torch.Tensor, lr: float) -> None:
+        _name, params, block, _g, _h = item
+        if block is not None:
+            parts = block.unflatten(direction.to(params[0].dtype))
+            for p, pname in zip(params, block.param_names):
+                p.add_(parts[pname], alpha=-lr)
+            return
+        offset = 0
+        for p in params:
+            k = p.numel()
+            p.add_(direction[offset : offset + k].reshape(p.shape).to(p.dtype), alpha=-lr)
+            offset += k
 
     # -- logs and checkpoints -------------------------------------------------------------------
     def decisions_to_csv(self, path: str | None = None) -> str:
