@@ -37,7 +37,7 @@ data:
 	else echo "note: apt-get not usable here; Fashion-MNIST runs need --data-dir"; fi
 
 demo: $(STAMP) data
-	$(BIN)/python -m qnewton demo
+	$(BIN)/python -m qnewton reproduce --quick --out runs/demo
 
 test: $(STAMP) data
 	$(BIN)/ruff check src tests benchmarks

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 # module name -> one-line summary; the module must define register(subparsers) -> None
 _COMMANDS: dict[str, str] = {
-    "demo": "the linear-algebra core on a real Hessian from the embedded data",
+    "inspect_hessian": "the linear-algebra core on a real Hessian from the embedded data",
     "costs": "classical vs quantum cost of one block solve as kappa and d grow (paper Fig. 5)",
     "experiments": "the paper's tables and figures, one subcommand each",
 }

@@ -39,8 +39,15 @@ def default_image_dataset() -> str:
 def image_setup(
     dataset: str, data_dir: str | None, n_train: int | None, n_test: int | None, hidden: tuple[int, ...], seed: int
 ) -> tuple[TrainSetup, dict[str, Any]]:
-    """The paper's DNN (input-hidden...-10, ReLU, cross-entropy) on an image data set."""
-    ds = load_image_dataset(dataset, data_dir, n_train=n_train, n_test=n_test, seed=seed)
+    """The paper's DNN (input-hidden...-10, ReLU, cross-entropy) on an image data set.
+
+    ``n_train``/``n_test`` are caps: a balanced, seeded subset of at most that many examples.
+    """
+    ds = load_image_dataset(dataset, data_dir, seed=seed)
+    if (n_train is not None and n_train < len(ds.y_train)) or (n_test is not None and n_test < len(ds.y_test)):
+        n_train = n_train if n_train is not None and n_train < len(ds.y_train) else None
+        n_test = n_test if n_test is not None and n_test < len(ds.y_test) else None
+        ds = load_image_dataset(dataset, data_dir, n_train=n_train, n_test=n_test, seed=seed)
     x, y = ds.tensors("train")
     xt, yt = ds.tensors("test")
 

@@ -87,6 +87,14 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _program() -> str:
+    """How the user invoked us: ``qnewton`` or ``python -m qnewton`` (argv[0] is then __main__.py)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0.endswith("__main__.py"):
+        return "python -m qnewton"
+    return "qnewton" if Path(argv0).name == "qnewton" else argv0
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -32,7 +32,8 @@ class OracleSparsityConfig:
     batch_size: int = 256
     sgd_lr: float = 0.1
     newton_lr: float = 1.0
-    eps: float = 1.0
+    eps: float = 0.05
+    line_search: bool = True
     hidden: tuple[int, ...] = (16, 16)
     costs: CostSettings = field(default_factory=CostSettings)
     seed: int = 0
@@ -57,6 +58,7 @@ def run_oracle_sparsity(
                 eps=cfg.eps,
                 sgd_steps=cfg.warmup_steps,
                 sgd_lr=cfg.sgd_lr,
+                line_search=cfg.line_search,
                 sparsity=float(ratio),
                 pruning=pruning,
             )

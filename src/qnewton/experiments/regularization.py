@@ -30,6 +30,7 @@ class RegularizationConfig:
     n_train: int | None = None
     n_test: int | None = 2000
     eps_values: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    line_search: bool = True
     warmup_steps: int = 20
     newton_steps: int = 20
     batch_size: int = 256
@@ -59,6 +60,7 @@ def run_regularization(
             eps=eps,
             sgd_steps=cfg.warmup_steps,
             sgd_lr=cfg.sgd_lr,
+            line_search=cfg.line_search,
         )
         res = run_arm(
             spec,

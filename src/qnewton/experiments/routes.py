@@ -27,7 +27,8 @@ class RoutesConfig:
     batch_size: int = 256
     sgd_lr: float = 0.1
     newton_lr: float = 1.0
-    eps: float = 1.0
+    eps: float = 0.05
+    line_search: bool = True
     hidden: tuple[int, ...] = (16, 16)
     costs: CostSettings = field(default_factory=lambda: CostSettings(gate_time="ghz"))
     seed: int = 0
@@ -47,6 +48,7 @@ def run_routes(cfg: RoutesConfig, out: str | Path, *, fresh: bool = False, progr
         eps=cfg.eps,
         sgd_steps=cfg.warmup_steps,
         sgd_lr=cfg.sgd_lr,
+        line_search=cfg.line_search,
     )
     run_arm(
         spec,

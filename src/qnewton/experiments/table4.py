@@ -48,6 +48,7 @@ class Table4Config:
     sgd_momentum: float = 0.9
     newton_lr: float = 1.0
     eps: float = 0.5
+    line_search: bool = True
     max_block_size: int = 8192
     sparsity: float | None = None
     target_loss: float | None = None
@@ -134,6 +135,7 @@ def arm_specs(cfg: Table4Config) -> list[ArmSpec]:
         curvature="fisher",
         curvature_batch_size=cfg.curvature_batch_size,
         max_block_size=cfg.max_block_size,
+        line_search=cfg.line_search,
     )
     specs = {
         "SGD": ArmSpec("SGD", "sgd", lr=cfg.sgd_lr, momentum=cfg.sgd_momentum),

@@ -56,6 +56,7 @@ class ArmSpec:
     pruning: Literal["symmetric", "rows"] = "symmetric"
     max_update_norm: float | None = None
     max_block_size: int | None = None
+    line_search: bool = True
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "newton"):
@@ -219,6 +220,7 @@ def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: C
         pruning=spec.pruning,
         max_update_norm=spec.max_update_norm,
         max_block_size=spec.max_block_size,
+        line_search=spec.line_search,
         seed=seed,
     )
 
@@ -321,7 +323,7 @@ def _one_step(spec: ArmSpec, opt, model: nn.Module, setup: TrainSetup, batch: An
         loss.backward()
         opt.step()
         wall = time.perf_counter() - t0
-        return {"phase": "sgd", "loss": float(loss), "wall_s": wall, "model_time_s": wall}
+        return {"phase": "sgd", "loss": float(loss.detach()), "wall_s": wall, "model_time_s": wall}
     loss = opt.step(batch=batch)
     h = opt.history[-1]
     wall = float(h["wall_measured_s"])
@@ -342,5 +344,6 @@ def _one_step(spec: ArmSpec, opt, model: nn.Module, setup: TrainSetup, batch: An
         "emulation_s": emulation,
         "quantum_modeled_s": modeled,
         "model_time_s": wall - emulation + modeled,
+        "step_size": float(h.get("line_search", {}).get("step_size", spec.lr)),
         "route_counts": counts,
     }

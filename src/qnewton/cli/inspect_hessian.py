@@ -1,4 +1,4 @@
-"""`qnewton demo`: the linear-algebra core on a real Hessian from the embedded default data.
+"""`qnewton inspect`: the linear-algebra core on a real Hessian from the embedded default data.
 
 Trains nothing yet: it takes softmax regression (a Linear 64 -> 10 layer, L2 1e-3) on
 scikit-learn's bundled digits, forms its exact 650 x 650 Hessian with torch.func, and shows what
@@ -74,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="linear-algebra core on a real Hessian from the embedded digits data")
+    p = sub.add_parser("inspect", help="the linear-algebra core on a real Hessian from the embedded digits data")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
