@@ -49,10 +49,10 @@ def test_logistic_regression_matches_sklearn_newton_cholesky(digits):
         opt.step(batch=(x, y))
     with torch.no_grad():
         ours = float(objective(model, (x, y)))
-    clf = LogisticRegression(solver="newton-cholesky", C=C, tol=1e-10, max_iter=200)
+    clf = LogisticRegression(solver="newton-cholesky", C=C, tol=1e-8, max_iter=100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf.fit(ds.x_train, ds.y_train)
+        clf.fit(ds.x_train.astype("float64"), ds.y_train)  # float64, as our model
     ref = copy.deepcopy(model)
     with torch.no_grad():
         ref.weight.copy_(torch.from_numpy(clf.coef_))
