@@ -396,7 +396,7 @@ def _train_parser():
     return parser
 
 
-TRAIN_ARGS = ["--steps", "3", "--batch-size", "64", "--n-train", "400", "--classical-c", "1e-10", "--quiet"]
+TRAIN_ARGS = ["--steps", "2", "--batch-size", "64", "--n-train", "400", "--classical-c", "1e-10", "--quiet"]
 
 
 def test_train_command_runs_plainly_and_resumes(tmp_path, capsys, monkeypatch):
@@ -416,9 +416,9 @@ def test_train_command_runs_plainly_and_resumes(tmp_path, capsys, monkeypatch):
     with open(tmp_path / "a" / "decisions.csv") as f:
         rows = list(csv.DictReader(f))
     layers = [f"fc{i}.{k}" for i in (1, 2, 3) for k in ("weight", "bias")]
-    assert [r["block"] for r in rows] == layers * 3
-    # 2 steps, checkpoint, then 1 more from the checkpoint == 3 steps straight
-    args = parser.parse_args(["train", *fast, "--steps", "2", "--out", str(tmp_path / "b")])
+    assert [r["block"] for r in rows] == layers * 2
+    # 1 step, checkpoint, then 1 more from the checkpoint == 2 steps straight
+    args = parser.parse_args(["train", *fast, "--steps", "1", "--out", str(tmp_path / "b")])
     args.func(args)
     ck = str(tmp_path / "b" / "checkpoint.pt")
     args = parser.parse_args(["train", *fast, "--resume", ck, "--out", str(tmp_path / "c")])
@@ -426,7 +426,7 @@ def test_train_command_runs_plainly_and_resumes(tmp_path, capsys, monkeypatch):
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
     c = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)
     assert all(torch.equal(a["model"][k], c["model"][k]) for k in a["model"])
-    assert c["step"] == 3 and len(c["optimizer"]["qnewton"]["decisions"]) == 18
+    assert c["step"] == 2 and len(c["optimizer"]["qnewton"]["decisions"]) == 12
 
 
 @pytest.mark.slow
