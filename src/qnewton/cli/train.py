@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
 
         def save(step: int) -> None:
-            state = {  # collective for DistributedQNewton: every rank builds it, rank 0 writes
+            state = {  # rank 0 writes; the barrier keeps the others from reading a half-written file
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
                 "sampler": sampler.state_dict(),

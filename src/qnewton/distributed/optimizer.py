@@ -86,9 +86,12 @@ class DistributedQNewton(QNewton):
             options (lr, eps, policy, blocks, cost models, seed, ...); ``broadcast_parameters=False``
             and the ranks' parameters differ; a bad ``balance``.
 
-    Every rank must call ``step`` (with its own shard), ``state_dict``/``load_state_dict`` and
-    :meth:`verify_consistency` together: they are collective. Rank 0 writes checkpoints, every rank
-    loads them. Only the optimizer's parameters are kept in sync, not model buffers.
+    Every rank must call the constructor, ``step`` (with its own shard), ``load_state_dict`` and
+    :meth:`verify_consistency` together: they are collective (``state_dict`` is local; rank 0
+    writes checkpoints, every rank loads them). Only the optimizer's parameters are kept in sync,
+    not model buffers. ``history[i]["measured"]`` sums the gathered records, i.e. the pricing and
+    solve seconds of all ranks together (work, not wall time); ``history[i]["wall_measured_s"]`` is
+    this rank's wall clock.
 
     Attributes (besides QNewton's):
         rank, world_size: this process's place in the group.
@@ -432,6 +435,8 @@ class DistributedQNewton(QNewton):
     def _route_blocks(self, items: list[BlockItem]) -> tuple[list[torch.Tensor], list[DecisionRecord]]:
         dist = _dist()
         assert self.assignment is not None
+        if not items:
+            return [], []
         t0 = time.perf_counter()
         mine: dict[int, tuple[torch.Tensor, DecisionRecord]] = {}
         exc = None
