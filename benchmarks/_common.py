@@ -4,50 +4,27 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 
+from qnewton._machine import describe
+
 
 def machine() -> dict[str, str]:
-    """What ran the benchmark: CPU, cores, memory, library versions, date and command."""
-    import numpy
-    import scipy
-    import torch
-
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB"
-    except OSError:
-        pass
+    """What ran the benchmark: CPU, cores, memory, library versions, date, commit and command."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
         ).stdout.strip()
     except OSError:
         commit = ""
+    info = {k: str(v) for k, v in describe().items() if k not in ("platform", "torch_threads")}
     return {
         "date": datetime.date.today().isoformat(),
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "memory": mem,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
+        **info,
         "commit": commit,
         "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
     }

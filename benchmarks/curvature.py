@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -112,23 +111,10 @@ def _child(case: str, batch: int, chunk: int | None) -> dict:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import torch
+    from _common import machine
 
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{platform.node()} | {cpu} | {os.cpu_count()} logical CPUs, "
-        f"torch threads {torch.get_num_threads()} | "
-        f"{mem:.0f} GiB RAM | Python {platform.python_version()}, torch {torch.__version__}"
-    )
+    m = machine()
+    return f"{m['cpu']} | {m['cpu_count']} logical CPUs | {m['memory']} RAM | Python {m['python']}, torch {m['torch']}"
 
 
 def _run_case(case: str, batch: int, chunk: int | None, timeout: float) -> dict:

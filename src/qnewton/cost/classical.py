@@ -33,6 +33,7 @@ import scipy
 import scipy.linalg
 import torch
 
+from .._machine import cpu_name
 from .._validation import check_int_range, check_positive
 from ..errors import InvalidArgumentError, QNewtonWarning
 from ._inputs import warn_outside_package
@@ -209,21 +210,10 @@ def measure_cholesky_solve(
     return max(best, 1e-12)
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown-cpu"
-
-
 def calibration_key(dtype: str = "float64") -> str:
     """Cache key: CPU model, architecture, CPU count, torch/scipy versions, dtype, thread count."""
     return (
-        f"cpu={_cpu_name()}; arch={platform.machine()}; cpus={os.cpu_count()}; torch={torch.__version__}; "
+        f"cpu={cpu_name()}; arch={platform.machine()}; cpus={os.cpu_count()}; torch={torch.__version__}; "
         f"scipy={scipy.__version__}; dtype={dtype}; threads={torch.get_num_threads()}"
     )
 

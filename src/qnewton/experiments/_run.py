@@ -17,7 +17,6 @@ import csv
 import datetime as _dt
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .._machine import describe
 from ..errors import CheckpointError
 
 __all__ = ["RunDir", "environment", "jsonable"]
@@ -56,35 +56,8 @@ def jsonable(obj: Any) -> Any:
 
 
 def environment() -> dict[str, Any]:
-    """Versions and machine, recorded in every manifest and report."""
-    import numpy
-    import scipy
-
-    from .. import __version__
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "qnewton": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "command": " ".join(
-            shlex.quote(a) for a in ["qnewton" if sys.argv[0].endswith("qnewton") else sys.argv[0], *sys.argv[1:]]
-        ),
-    }
+    """Versions, machine and the exact command, recorded in every manifest and report."""
+    return {**describe(), "command": " ".join(shlex.quote(a) for a in [_program(), *sys.argv[1:]])}
 
 
 def _program() -> str:
