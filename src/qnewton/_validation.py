@@ -33,7 +33,7 @@ def check_square(a: np.ndarray, name: str = "A") -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_block_row(a, bi, block, res):  # pragma: no cover - compiled
+def _scan_block_row(a, bi, block, res, write):  # pragma: no cover - compiled
     n = a.shape[0]
     i0 = bi * block
     i1 = min(n, i0 + block)
@@ -49,20 +49,25 @@ def _scan_block_row(a, bi, block, res):  # pragma: no cover - compiled
                 if not (np.isfinite(u) and np.isfinite(w)):
                     nbad += 1
                     continue
-                mx = max(mx, abs(u))
+                mx = max(mx, abs(u), abs(w))
                 sy = max(sy, abs(u - w))
+                if write:
+                    m = (u + w) * 0.5
+                    a[i, j] = m
+                    a[j, i] = m
     res[bi, 0] = nbad
     res[bi, 1] = mx
     res[bi, 2] = sy
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _scan_finite_sym(a, block):  # pragma: no cover - compiled
-    """Blocked pass over the upper block-triangle: (#non-finite, max|a|, max|a_ij - a_ji|)."""
+def scan_symmetric(a, block, write):  # pragma: no cover - compiled
+    """One blocked pass over mirrored block pairs: (#non-finite pairs, max|a|, max|a_ij - a_ji|) of
+    the input; with ``write``, also a <- (a + a^T) / 2 in place (non-finite pairs are left alone)."""
     nb = (a.shape[0] + block - 1) // block
     res = np.zeros((nb, 3), np.float64)
     for bi in numba.prange(nb):
-        _scan_block_row(a, bi, block, res)
+        _scan_block_row(a, bi, block, res, write)
     return int(res[:, 0].sum()), res[:, 1].max(), res[:, 2].max()
 
 
@@ -89,7 +94,7 @@ def check_symmetric_matrix(a: np.ndarray, name: str = "A", rtol: float | None = 
         amax = float(np.abs(a).max())
         asym = float(np.abs(a - a.T).max())
     else:
-        nbad, amax, asym = _scan_finite_sym(a, 64)
+        nbad, amax, asym = scan_symmetric(a, 64, False)
         if nbad:
             check_finite(a, name)
     raise_if_asymmetric(asym, amax, a.dtype, name, rtol)

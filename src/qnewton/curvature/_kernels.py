@@ -8,48 +8,12 @@ and measures the asymmetry, the largest magnitude and the non-finite count as it
 
 from __future__ import annotations
 
-import numba
-import numpy as np
 import torch
+
+from .._validation import scan_symmetric
 
 _TILE = 64
 _SMALL = 256  # below this size the torch expression is cheaper than a kernel call
-
-
-@numba.njit(cache=True, nogil=True)
-def _sym_block_row(a, bi, tile, res):  # pragma: no cover - compiled
-    n = a.shape[0]
-    i0 = bi * tile
-    i1 = min(n, i0 + tile)
-    nbad = 0
-    mx = 0.0
-    sy = 0.0
-    for j0 in range(i0, n, tile):
-        j1 = min(n, j0 + tile)
-        for i in range(i0, i1):
-            for j in range(max(j0, i), j1):
-                u = a[i, j]
-                w = a[j, i]
-                if not (np.isfinite(u) and np.isfinite(w)):
-                    nbad += 1
-                    continue
-                mx = max(mx, abs(u), abs(w))
-                sy = max(sy, abs(u - w))
-                m = (u + w) * 0.5
-                a[i, j] = m
-                a[j, i] = m
-    res[bi, 0] = nbad
-    res[bi, 1] = mx
-    res[bi, 2] = sy
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _sym_inplace(a, tile):  # pragma: no cover - compiled
-    nb = (a.shape[0] + tile - 1) // tile
-    res = np.zeros((nb, 3), np.float64)
-    for bi in numba.prange(nb):
-        _sym_block_row(a, bi, tile, res)
-    return int(res[:, 0].sum()), res[:, 1].max(), res[:, 2].max()
 
 
 def symmetrize_inplace(H: torch.Tensor) -> tuple[int, float, float]:
@@ -61,7 +25,7 @@ def symmetrize_inplace(H: torch.Tensor) -> tuple[int, float, float]:
     n = H.shape[0]
     on_cpu = H.device.type == "cpu" and H.is_contiguous()
     if on_cpu and n >= _SMALL and H.dtype in (torch.float32, torch.float64):
-        nbad, amax, asym = _sym_inplace(H.numpy(), _TILE)
+        nbad, amax, asym = scan_symmetric(H.numpy(), _TILE, True)
         return int(nbad), float(amax), float(asym)
     if not bool(torch.isfinite(H).all()):
         return int((~torch.isfinite(H)).sum()), float("nan"), float("nan")
