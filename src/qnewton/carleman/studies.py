@@ -31,6 +31,7 @@ import numpy as np
 from .._validation import check_int_range, check_positive
 from ..cost import QuantumCostModel
 from ..errors import InvalidArgumentError
+from ..spectrum._threads import single_thread
 from ..spectrum.dissipativity import dissipativity
 from .cost import CarlemanScaling, calibrate_sparse_gradient
 from .linearization import carleman_map, carleman_system, gradient_descent
@@ -48,34 +49,6 @@ __all__ = [
     "run_carleman_error",
     "run_carleman_train",
 ]
-
-
-def _single_thread(fn):
-    """Run with one torch/BLAS thread (small products; a second thread only adds contention on
-    the shared 2-core machines this was measured on), restoring the setting afterwards."""
-    import functools
-
-    import torch
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            from threadpoolctl import threadpool_limits
-
-            ctx = threadpool_limits(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
-            import contextlib
-
-            ctx = contextlib.nullcontext()
-        try:
-            with ctx:
-                return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
 
 
 def _rel_error(theta: np.ndarray, exact: np.ndarray) -> float:
@@ -212,7 +185,7 @@ def digits_setup(
     return net, theta0, facts
 
 
-@_single_thread
+@single_thread
 def run_carleman_error(
     cfg: CarlemanErrorConfig, out: str | Path, *, fresh: bool = False, progress: bool = True
 ) -> Path:
@@ -628,7 +601,7 @@ class CarlemanTrainConfig:
         return cls(pretrain_steps=600, window=5, windows=3, long_window=15, long_Ks=(1, 2), seed=seed)
 
 
-@_single_thread
+@single_thread
 def run_carleman_train(
     cfg: CarlemanTrainConfig, out: str | Path, *, fresh: bool = False, progress: bool = True
 ) -> Path:
@@ -912,7 +885,7 @@ class CarlemanCostConfig:
         return cls(points=11, Ts=(100,), calibration_sizes=(5_000, 20_000), check_T=4, seed=seed)
 
 
-@_single_thread
+@single_thread
 def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
     """Modeled quantum cost vs calibrated classical cost over n; the model's bounds checked."""
     from ..experiments._common import new_figure

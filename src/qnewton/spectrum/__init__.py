@@ -21,6 +21,7 @@ from .dissipativity import VERDICTS, DissipativityReport, DissipativityThreshold
 from .hessian import (
     MAX_DENSE_N,
     RestrictedOperator,
+    dense_hessian,
     dense_hessian_eigenvalues,
     flat_parameters,
     hessian_operator,
@@ -39,6 +40,7 @@ __all__ = [
     "RestrictedOperator",
     "SLQResult",
     "SpectrumConfig",
+    "dense_hessian",
     "dense_hessian_eigenvalues",
     "dissipativity",
     "flat_parameters",

@@ -25,6 +25,7 @@ from .slq import SLQResult, slq
 
 __all__ = [
     "RestrictedOperator",
+    "dense_hessian",
     "dense_hessian_eigenvalues",
     "flat_parameters",
     "hessian_operator",
@@ -140,16 +141,9 @@ def hessian_slq(
     return slq(op, num_probes=num_probes, steps=steps, seed=seed)
 
 
-def dense_hessian_eigenvalues(
-    model: nn.Module,
-    batch: Any,
-    criterion: Callable[..., torch.Tensor] | None = None,
-    *,
-    mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """Exact eigenvalues (ascending) of the full Hessian (or its ``mask`` restriction), from the
-    dense matrix of :func:`qnewton.curvature.exact_hessian` and LAPACK ``eigvalsh``: the reference
-    SLQ is checked against, for models with at most :data:`MAX_DENSE_N` parameters.
+def dense_hessian(model: nn.Module, batch: Any, criterion: Callable[..., torch.Tensor] | None = None) -> np.ndarray:
+    """The full Hessian of the mean loss as a dense float64 matrix (:func:`qnewton.curvature.exact_hessian`,
+    symmetrized), in :func:`flat_parameters` order; models with at most :data:`MAX_DENSE_N` parameters.
 
     Raises:
         InvalidArgumentError: the model is too large for a dense Hessian.
@@ -160,7 +154,25 @@ def dense_hessian_eigenvalues(
             f"the model has {problem.num_params} parameters; a dense Hessian is limited to {MAX_DENSE_N}. "
             f"Use hessian_slq (matrix-free) for this model."
         )
-    h = exact_hessian(problem, batch, "full")["full"].matrix.double().cpu().numpy()
+    return exact_hessian(problem, batch, "full")["full"].matrix.double().cpu().numpy()
+
+
+def dense_hessian_eigenvalues(
+    model: nn.Module,
+    batch: Any,
+    criterion: Callable[..., torch.Tensor] | None = None,
+    *,
+    mask: np.ndarray | None = None,
+    hessian: np.ndarray | None = None,
+) -> np.ndarray:
+    """Exact eigenvalues (ascending) of the full Hessian (or its ``mask`` restriction), from the
+    dense matrix (:func:`dense_hessian`, or ``hessian`` if already formed) and LAPACK ``eigvalsh``:
+    the reference SLQ is checked against.
+
+    Raises:
+        InvalidArgumentError: the model is too large for a dense Hessian.
+    """
+    h = dense_hessian(model, batch, criterion) if hessian is None else np.asarray(hessian, dtype=np.float64)
     if mask is not None:
         idx = np.flatnonzero(np.asarray(mask, dtype=bool))
         h = h[np.ix_(idx, idx)]

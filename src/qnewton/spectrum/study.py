@@ -29,8 +29,9 @@ from torch import nn
 
 from .._validation import check_fraction, check_int_range, check_positive
 from ..errors import InvalidArgumentError
+from ._threads import single_thread
 from .dissipativity import dissipativity
-from .hessian import MAX_DENSE_N, dense_hessian_eigenvalues, hessian_slq, magnitude_mask
+from .hessian import MAX_DENSE_N, dense_hessian, dense_hessian_eigenvalues, hessian_slq, magnitude_mask
 from .slq import gaussian_density
 
 __all__ = ["SpectrumConfig", "run_spectrum"]
@@ -88,12 +89,13 @@ class SpectrumConfig:
         """A seconds-long version for tests and smoke runs."""
         return cls(
             hidden=(8,),
-            checkpoints=(0, 30, 150),
-            n_train=400,
+            checkpoints=(0, 60),
+            lr=0.5,
+            n_train=300,
             n_test=200,
-            hessian_samples=300,
-            num_probes=4,
-            lanczos_steps=40,
+            hessian_samples=200,
+            num_probes=3,
+            lanczos_steps=30,
             seed=seed,
         )
 
@@ -120,21 +122,12 @@ def _dense_comparison(res, lam: np.ndarray) -> dict[str, float]:
     }
 
 
+@single_thread
 def run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
     """Train, measure the Hessian spectrum at each checkpoint, write JSON/CSV/PNG and report.md.
 
-    Runs torch single-threaded (restored afterwards): the products are of small tensors, where a
-    second thread only adds synchronization (measured 20x slower on 2 shared cores).
+    Runs with one torch and one BLAS thread (restored afterwards; see ``spectrum._threads``).
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run_spectrum(cfg, out, fresh=fresh, progress=progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool, progress: bool) -> Path:
     from ..data import load_image_dataset
     from ..experiments._common import new_figure
     from ..experiments._run import RunDir
@@ -173,6 +166,7 @@ def _run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool, progress
         with torch.no_grad():
             train_loss = float(loss_fn(model(hbatch[0]), hbatch[1]))
             test_acc = float((model(xt).argmax(1) == yt).double().mean())
+        h_dense = dense_hessian(model, hbatch, loss_fn) if dense else None
         variants: list[tuple[str, np.ndarray | None]] = [("full", None)]
         if cfg.prune_density is not None:
             variants.append(("pruned", magnitude_mask(model, cfg.prune_density)))
@@ -193,7 +187,7 @@ def _run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool, progress
                 **{k: v for k, v in rep.to_dict().items() if k not in ("thresholds", "eta", "horizon")},
             }
             if dense:
-                lam = dense_hessian_eigenvalues(model, hbatch, loss_fn, mask=mask)
+                lam = dense_hessian_eigenvalues(model, hbatch, loss_fn, mask=mask, hessian=h_dense)
                 row.update(_dense_comparison(res, lam))
                 if name == "full":
                     dense_eigs[target] = lam
