@@ -30,6 +30,7 @@ Example:
 from .cost import REGIMES, CarlemanScaling, calibrate_sparse_gradient, carleman_sparsity
 from .linearization import (
     MAX_CARLEMAN_NNZ,
+    MAX_SYSTEM_NNZ,
     MAX_SYSTEM_UNKNOWNS,
     CarlemanMap,
     CarlemanSystem,
@@ -56,6 +57,7 @@ from .training import CarlemanTrainingResult, WindowRecord, carleman_training
 __all__ = [
     "MAX_CARLEMAN_NNZ",
     "MAX_DEGREE",
+    "MAX_SYSTEM_NNZ",
     "MAX_SYSTEM_UNKNOWNS",
     "REGIMES",
     "SOLVERS",

@@ -54,6 +54,7 @@ from .polynomial import PolynomialGradient, kron_power
 
 __all__ = [
     "MAX_CARLEMAN_NNZ",
+    "MAX_SYSTEM_NNZ",
     "MAX_SYSTEM_UNKNOWNS",
     "CarlemanMap",
     "CarlemanSystem",
@@ -68,6 +69,8 @@ __all__ = [
 MAX_CARLEMAN_NNZ = 30_000_000
 #: Largest number of unknowns of the T-step block system.
 MAX_SYSTEM_UNKNOWNS = 20_000_000
+#: Largest number of stored nonzeros of the T-step block system (about 12 bytes each in CSR).
+MAX_SYSTEM_NNZ = 100_000_000
 #: Highest truncation order accepted.
 MAX_ORDER = 8
 
@@ -342,7 +345,7 @@ def carleman_system(cmap: CarlemanMap, theta0: Any, T: int, *, idle: int = 0) ->
         idle: extra blocks y(t+1) = y(t) after step T.
 
     Raises:
-        InvalidArgumentError: T < 1, idle < 0, or more than 2e7 unknowns.
+        InvalidArgumentError: T < 1, idle < 0, more than 2e7 unknowns or 1e8 stored nonzeros.
 
     Example:
         >>> g = PolynomialGradient([None, np.array([[1.0]])])
@@ -359,6 +362,12 @@ def carleman_system(cmap: CarlemanMap, theta0: Any, T: int, *, idle: int = 0) ->
         raise InvalidArgumentError(
             f"the system would have (T + 1 + idle) * N_C = {nb} * {cmap.size} = {nb * cmap.size:.3g} unknowns "
             f"(limit {MAX_SYSTEM_UNKNOWNS:.0e}); lower `T`, `K` or the number of parameters."
+        )
+    if T * cmap.A.nnz + nb * cmap.size > MAX_SYSTEM_NNZ:
+        raise InvalidArgumentError(
+            f"the system would store about T * nnz(A) = {T} * {cmap.A.nnz} = {T * cmap.A.nnz:.3g} nonzeros (limit "
+            f"{MAX_SYSTEM_NNZ:.0e}); lower `T` or `K`, or run the truncated recursion with CarlemanMap.iterate "
+            f"(same trajectory, no system)."
         )
     x0, _ = as_numpy(theta0, "theta0")
     x0 = np.asarray(x0, dtype=np.float64).reshape(-1)

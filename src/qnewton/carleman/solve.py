@@ -185,7 +185,7 @@ def _solver_from(solver: Any, cost_model: QuantumCostModel, seed: int) -> tuple[
             return EmulatedQLSASolver(mode="ideal", cost_model=cost_model, seed=seed), "embedding"
         if solver == "emulated-noisy":
             return EmulatedQLSASolver(mode="noisy", cost_model=cost_model, seed=seed), "embedding"
-        return QSVTCircuitSolver(eps=1e-3, resources=False), "embedding"
+        return QSVTCircuitSolver(eps=1e-3, resources=False, gate_time=cost_model.gate_time), "embedding"
     if isinstance(solver, CholeskySolver):
         return solver, "normal"
     if isinstance(solver, (EmulatedQLSASolver, QSVTCircuitSolver)):

@@ -52,7 +52,17 @@ def _spectrum(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(
         base,
         **_overrides(
-            args, ("hidden", "checkpoints", "lr", "num_probes", "lanczos_steps", "prune_density", "hessian_samples")
+            args,
+            (
+                "dataset",
+                "hidden",
+                "checkpoints",
+                "lr",
+                "num_probes",
+                "lanczos_steps",
+                "prune_density",
+                "hessian_samples",
+            ),
         ),
     )
     return _done(run_spectrum(cfg, args.out, fresh=args.fresh, progress=not args.no_progress))
@@ -98,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Hessian-vector products, the dense spectrum for comparison, the pruned model's spectrum and a "
         "fully/almost/not dissipative verdict. All figures measured.",
     )
+    p.add_argument("--dataset", default=None, help="digits (64 features, default) or digits-784 (the paper DNN input)")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the ReLU MLP")
     p.add_argument("--checkpoints", type=int, nargs="+", default=None, help="SGD steps to measure at")
     p.add_argument("--lr", type=float, default=None)

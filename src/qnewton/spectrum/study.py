@@ -57,7 +57,7 @@ class SpectrumConfig:
 
     dataset: str = "digits"
     hidden: tuple[int, ...] = (16, 16)
-    checkpoints: tuple[int, ...] = (0, 10, 50, 200, 1000)
+    checkpoints: tuple[int, ...] = (0, 10, 50, 200, 1000, 3000)
     lr: float = 0.1
     batch_size: int = 64
     hessian_samples: int = 1000
