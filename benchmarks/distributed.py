@@ -110,6 +110,22 @@ def launch(world: int, threads: int, train_argv: list[str], steps: int) -> list[
 
 
 # -- driver ---------------------------------------------------------------------------------------------
+def model_blocks(train_argv: list[str]) -> list[tuple[str, int]]:
+    """The layer-wise blocks (name, N) of the model a run trains, without training it."""
+    from torch import nn
+
+    from qnewton.cli import train
+    from qnewton.curvature import LossProblem, make_blocks
+    from qnewton.data import load_image_dataset
+
+    p = argparse.ArgumentParser()
+    train.add_arguments(p)
+    args = p.parse_args(train_argv)
+    ds = load_image_dataset(args.data, n_train=64, n_test=16, seed=args.seed)
+    model = train._model(args, ds.n_features, ds.num_classes)
+    return [(b.name, b.size) for b in make_blocks(LossProblem(model, nn.CrossEntropyLoss()), "layerwise")]
+
+
 def simulate(blocks: list[tuple[str, int]], worlds=(1, 2, 4, 8, 16, 64)) -> list[dict]:
     from qnewton.distributed import assign_blocks, classical_block_costs
 
@@ -153,8 +169,12 @@ def main() -> None:
         file=sys.stderr,
     )
     rows, stage_rows, sim_rows, results = [], [], [], []
+    sims = {}  # before any run: the simulation needs only the block sizes
     for label, margs in models.items():
-        walls, loads, blocks = {}, {}, None
+        blocks = model_blocks([*margs, *common])
+        sims[label] = (blocks, simulate(blocks))
+    for label, margs in models.items():
+        walls, loads = {}, {}
         for world, threads in runs:
             t0 = time.perf_counter()
             load = os.getloadavg()[0]  # another user's processes on this machine slow every run down
@@ -163,7 +183,6 @@ def main() -> None:
             hist = [h for h in ranks[0]["history"] if h["phase"] == "newton"][1:]  # drop the warm-up
             wall = statistics.median(h["wall_measured_s"] for h in hist)
             walls[(world, threads)] = wall
-            blocks = ranks[0]["blocks"]
             routes = hist[-1]["routes"]
             results.append({"model": label, "world": world, "threads": threads, "ranks": ranks})
             print(
@@ -192,9 +211,10 @@ def main() -> None:
                     "{:.1f} / {:.1f}".format(*loads[(world, threads)]),
                 ]
             )
+        blocks, sim = sims[label]
         largest = max(n for _, n in blocks)
         volume = sum(n * n for _, n in blocks) * 4 / 2**20
-        for s in simulate([tuple(b) for b in blocks]):
+        for s in sim:
             sim_rows.append(
                 [
                     label,

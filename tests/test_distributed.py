@@ -27,7 +27,7 @@ from qnewton.distributed import (
     shard_batch,
     shard_bounds,
 )
-from qnewton.errors import CheckpointError, InvalidArgumentError, NonFiniteError
+from qnewton.errors import CheckpointError, InvalidArgumentError, NonFiniteError, ShapeError
 from qnewton.optim import QNewton
 
 WORLD = 2
@@ -292,6 +292,15 @@ def _worker(rank, port, out_dir):  # runs in a spawned process
         xs, ys = shard_batch((xb, yb))
         opt.step(lambda xs=xs, ys=ys: crit(model(xs), ys))
     res["closure"] = [p.detach().clone() for p in model.parameters()]
+    # a malformed shard on rank 1 only: every rank raises the same typed error (ShapeError)
+    model = _model()
+    opt = DistributedQNewton(model.parameters(), model=model, criterion=crit, classical_cost=FIXED_C)
+    xs, ys = shard_batch(batches[0])
+    try:
+        opt.step(batch=(xs, ys[:-1] if rank == 1 else ys))
+        res["bad_shard"] = None
+    except ShapeError as e:
+        res["bad_shard"] = (type(e).__name__, str(e))
     torch.save(res, f"{out_dir}/rank{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
@@ -381,6 +390,12 @@ def test_closure_path_matches_one_process(two_ranks):
         assert res["shared_c"] == 1.25e-10
         for p, q in zip(res["closure"], model.parameters()):
             torch.testing.assert_close(p, q.detach(), rtol=1e-9, atol=1e-11)
+
+
+def test_an_error_on_one_rank_is_raised_with_its_type_on_every_rank(two_ranks):
+    for res in two_ranks:
+        name, msg = res["bad_shard"]
+        assert name == "ShapeError" and "1 of 2 ranks" in msg and "rank" in msg and "batch" in msg
 
 
 # -- the `train` command ---------------------------------------------------------------------------
