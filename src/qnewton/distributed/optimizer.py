@@ -89,9 +89,11 @@ class DistributedQNewton(QNewton):
     Every rank must call the constructor, ``step`` (with its own shard), ``load_state_dict`` and
     :meth:`verify_consistency` together: they are collective (``state_dict`` is local; rank 0
     writes checkpoints, every rank loads them). Only the optimizer's parameters are kept in sync,
-    not model buffers. ``history[i]["measured"]`` sums the gathered records, i.e. the pricing and
-    solve seconds of all ranks together (work, not wall time); ``history[i]["wall_measured_s"]`` is
-    this rank's wall clock.
+    not model buffers. ``curvature_batch_size`` applies to each rank's shard (the first samples of
+    each shard), so the global curvature batch is the sum over ranks; with it unset (the default)
+    the curvature is the whole batch's, as in one process. ``history[i]["measured"]`` sums the
+    gathered records, i.e. the pricing and solve seconds of all ranks together (work, not wall
+    time); ``history[i]["wall_measured_s"]`` is this rank's wall clock.
 
     Attributes (besides QNewton's):
         rank, world_size: this process's place in the group.
