@@ -15,9 +15,19 @@ def train_hybrid(dataset: str, steps: int):
     x, y = data.tensors("train")
     xt, yt = data.tensors("test")
     model = paper_dnn(input_dim=data.n_features, seed=0)
-    opt = QNewton(model.parameters(), model=model, criterion=nn.CrossEntropyLoss(), lr=1.0, eps=0.05,
-                  line_search=True, sgd_steps=2, sgd_momentum=0.9, policy="hybrid",
-                  classical_cost=ClassicalCostModel(c=1e-11), quantum_cost=QuantumCostModel(gate_time="ghz"))
+    opt = QNewton(
+        model.parameters(),
+        model=model,
+        criterion=nn.CrossEntropyLoss(),
+        lr=1.0,
+        eps=0.05,
+        line_search=True,
+        sgd_steps=2,
+        sgd_momentum=0.9,
+        policy="hybrid",
+        classical_cost=ClassicalCostModel(c=1e-11),
+        quantum_cost=QuantumCostModel(gate_time="ghz"),
+    )
     gen = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(steps):

@@ -740,44 +740,40 @@ def run_carleman_train(
 
 
 def _train_figures(run, cfg, result, gd_curve, scheme_curve, long_rows, new_figure) -> None:
-    fig, axes = new_figure(3, width=4.4, height=3.6)
+    fig, axes = new_figure(4, width=4.0, height=3.5)
     ax = axes[0]
     for w in result.windows:
         err = np.maximum(np.asarray(w.in_window_error), 1e-17)
         ax.semilogy(np.arange(len(err)) + w.start_step, err, "-", color="C0", lw=1)
         ax.semilogy([w.start_step + cfg.window], [max(w.error_after_readout, 1e-17)], "x", color="C3", ms=4)
     ax.set_xlabel("GD step")
-    ax.set_ylabel("|theta - theta_GD(window start)|")
-    ax.set_title(f"error inside each window (K = {cfg.K}); x: after readout", fontsize=9)
-    ax = axes[1]
-    ax.plot([r["step"] for r in gd_curve], [r["train_loss"] for r in gd_curve], "k-", label="exact GD")
-    ax.plot(
-        [r["step"] for r in scheme_curve],
-        [r["train_loss"] for r in scheme_curve],
-        "o--",
-        ms=3,
-        label="Carleman windows + readout",
-    )
-    ax.set_xlabel("GD step")
-    ax.set_ylabel("training loss")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
-    ax2 = ax.twinx()
-    ax2.plot([r["step"] for r in scheme_curve], [r["test_accuracy"] for r in scheme_curve], "C2:", lw=1)
-    ax2.set_ylabel("test accuracy (dotted)", fontsize=8)
-    ax.set_title("training", fontsize=9)
-    ax = axes[2]
+    ax.set_ylabel("|theta - theta_GD from the window start|")
+    ax.set_title(f"inside each window (K = {cfg.K}); x: after readout", fontsize=9)
+    for ax, key, label in ((axes[1], "train_loss", "training loss"), (axes[2], "test_accuracy", "test accuracy")):
+        ax.plot([r["step"] for r in gd_curve], [r[key] for r in gd_curve], "k-", label="exact GD")
+        ax.plot(
+            [r["step"] for r in scheme_curve], [r[key] for r in scheme_curve], "o--", ms=3, label="Carleman windows"
+        )
+        ax.set_xlabel("GD step")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    axes[1].set_yscale("log")
+    axes[1].set_title("training loss", fontsize=9)
+    axes[2].set_title("test accuracy", fontsize=9)
+    ax = axes[3]
     for r in long_rows:
         if "abs_error_by_step" in r:
             ax.semilogy(np.maximum(np.asarray(r["abs_error_by_step"]), 1e-17), label=f"K = {r['K']}")
     ax.axvline(cfg.window, color="k", ls=":", lw=0.7)
     ax.set_xlabel("steps solved at once (dotted: the window used)")
+    ax.set_ylabel("|theta_C - theta_GD|")
     ax.set_title("error growth of one long window", fontsize=9)
     ax.legend(fontsize=7)
     fig.suptitle(
         f"Sparse Carleman training, digits {cfg.positive} vs {cfg.negative} (measured errors; modeled readout noise)",
         fontsize=10,
     )
+    fig.tight_layout()
     run.save_figure(fig, "carleman_train.png")
 
 

@@ -140,7 +140,7 @@ def run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool = False, p
     if cfg.n_test is not None:
         kwargs["n_test"] = cfg.n_test
     ds = load_image_dataset(cfg.dataset, **kwargs)
-    x, y = (t for t in ds.tensors("train"))
+    x, y = ds.tensors("train")
     xt, yt = ds.tensors("test")
     x, xt = x.double(), xt.double()
     model = paper_dnn(input_dim=ds.n_features, hidden=cfg.hidden, num_classes=ds.num_classes, seed=cfg.seed).double()
