@@ -53,8 +53,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/linalg.py
+bench: $(STAMP) data
+	$(BIN)/python benchmarks/solvers.py
+	$(BIN)/python benchmarks/step.py
+	$(BIN)/python benchmarks/curvature.py
+	$(BIN)/python benchmarks/distributed.py
+	$(BIN)/python benchmarks/linalg.py --big
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist src/*.egg-info
