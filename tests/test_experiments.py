@@ -199,3 +199,18 @@ def test_cli_table3_quick(tmp_path, capsys):
     )
     assert rc == 0 and (tmp_path / "report.md").exists()
     assert str(tmp_path / "report.md") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["/x/qnewton/__main__.py", "table3", "--out", "a b"], "python -m qnewton table3 --out 'a b'"),
+        (["/usr/bin/qnewton", "costs"], "qnewton costs"),
+        (["my script.py", "x"], "'my script.py' x"),
+    ],
+)
+def test_recorded_command_is_runnable(monkeypatch, argv, expected):
+    from qnewton.experiments._run import environment
+
+    monkeypatch.setattr("sys.argv", argv)
+    assert environment()["command"] == expected

@@ -57,7 +57,7 @@ def jsonable(obj: Any) -> Any:
 
 def environment() -> dict[str, Any]:
     """Versions, machine and the exact command, recorded in every manifest and report."""
-    return {**describe(), "command": " ".join(shlex.quote(a) for a in [_program(), *sys.argv[1:]])}
+    return {**describe(), "command": " ".join([_program(), *(shlex.quote(a) for a in sys.argv[1:])])}
 
 
 def _program() -> str:
@@ -65,7 +65,7 @@ def _program() -> str:
     argv0 = sys.argv[0] if sys.argv else ""
     if argv0.endswith("__main__.py"):
         return "python -m qnewton"
-    return "qnewton" if Path(argv0).name == "qnewton" else argv0
+    return "qnewton" if Path(argv0).name == "qnewton" else shlex.quote(argv0)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
