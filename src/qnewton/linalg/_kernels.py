@@ -13,6 +13,7 @@ import numpy as np
 from numba import prange
 
 STRIP = 16  # rows per block in full-row passes: a 16 x N strip stays in L2 at N = 12544, float64
+TILE = 64  # rows per block (and tile side) of the symmetry check and the row thresholds
 NBUCKET = 4096  # histogram buckets: the top 12 bits of a non-negative float32 (8 exponent + 4 mantissa)
 _SHIFT = 19
 
@@ -40,38 +41,62 @@ def _load_strip(a, i0, i1, strip):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _kth_largest_abs(row, k, f32, hist, buf):  # pragma: no cover - compiled
-    """(k-th largest nonzero |row|, number of nonzeros); 0.0 when there are fewer than k nonzeros.
+    """(k-th largest nonzero |row|, number of nonzeros, #non-finite, max finite |row|); the
+    value is 0.0 when there are fewer than k nonzeros or a non-finite entry.
 
     Exact selection in O(N): a histogram over the top bits of |v| as float32 (a monotone map),
-    then a partition of the one bucket that holds the k-th value.
+    then a partition of the one bucket that holds the k-th value. ``hist`` is int32 (it fits L1).
     """
     n = row.shape[0]
-    hist[:] = 0
     nnz = 0
-    for j in range(n):
+    nbad = 0
+    mx = 0.0
+    for j in range(n):  # vectorized: magnitudes, their float32 roundings and the row's stats
         av = abs(row[j])
         f32[j] = np.float32(av)
-        if av > 0:
-            nnz += 1
+        nnz += av > 0
+        fin = np.isfinite(av)
+        nbad += not fin
+        mx = max(mx, av if fin else 0.0)
+    if nnz < k or nbad:
+        return 0.0, nnz, nbad, mx
+    hist[:] = 0
     bits = f32.view(np.uint32)
-    for j in range(n):
-        if row[j] != 0:
-            hist[_bucket(bits[j])] += 1
-    if nnz < k:
-        return 0.0, nnz
+    for j in range(n):  # zeros land in bucket 0 and are taken out below
+        hist[_bucket(bits[j])] += 1
+    hist[0] -= n - nnz
     acc = 0
     b = hist.shape[0] - 1
     while acc + hist[b] < k:
         acc += hist[b]
         b -= 1
     m = 0
-    for j in range(n):
-        if row[j] != 0 and _bucket(bits[j]) == b:
-            buf[m] = -abs(row[j])
-            m += 1
+    for j in range(n):  # branch-free gather of bucket b (zeros too when b == 0: they sort last)
+        buf[m] = -abs(row[j])
+        m += _bucket(bits[j]) == b
     kk = k - acc - 1
     part = np.partition(buf[:m], kk)
-    return -float(part[kk]), nnz
+    return -float(part[kk]), nnz, nbad, mx
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_asym(a, i0, i1, t):  # pragma: no cover - compiled
+    """max |a_ij - a_ji| over rows i0 <= i < i1 and columns j < i1 (NaN ignored), by square
+    tiles: tile a[i0:i1, j0:j1] is transposed into ``t`` (reading whole cache lines), then
+    compared with the contiguous rows a[j, i0:i1]."""
+    h = i1 - i0
+    sy = 0.0
+    for j0 in range(0, i1, h):
+        j1 = min(j0 + h, i1)
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                t[j - j0, i - i0] = a[i, j]
+        for j in range(j0, j1):
+            for q in range(h):
+                diff = abs(a[j, i0 + q] - t[j - j0, q])
+                if diff > sy:
+                    sy = diff
+    return sy
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -79,23 +104,44 @@ def row_thresholds_symmetric(a, d):  # pragma: no cover - compiled
     """One pass that validates and selects: returns (r, #non-finite, max|a|, max|a_ij - a_ji|)
     where r[i] is the d-th largest nonzero |value| of row i of the symmetric matrix (0 if row i
     has fewer than d nonzeros). Pair values are the upper-triangle entries; each row's own entries
-    are compared with them for the symmetry check."""
+    are compared with them for the symmetry check. A block of rows that is exactly symmetric is
+    read in place (its rows are the pair values); otherwise its strips' pair values are loaded."""
     n = a.shape[0]
     r = np.zeros(n, np.float64)
-    nblk = (n + STRIP - 1) // STRIP
+    nblk = (n + TILE - 1) // TILE
     stats = np.zeros((nblk, 3), np.float64)
-    for blk in prange(nblk):
-        i0 = blk * STRIP
-        i1 = min(n, i0 + STRIP)
-        strip = np.empty((STRIP, n), a.dtype)
+    for tt in prange(nblk):
+        blk = _balanced(tt, nblk)
+        i0 = blk * TILE
+        i1 = min(n, i0 + TILE)
         f32 = np.empty(n, np.float32)
-        hist = np.empty(NBUCKET, np.int64)
+        hist = np.empty(NBUCKET, np.int32)
         buf = np.empty(n, np.float64)
-        _load_strip(a, i0, i1, strip)
-        _strip_stats(a, strip, i0, i1, stats[blk])
-        if stats[blk, 0] == 0:
-            for rr in range(i1 - i0):
-                r[i0 + rr] = _kth_largest_abs(strip[rr], d, f32, hist, buf)[0]
+        t = np.empty((TILE, TILE), a.dtype)
+        sy = _block_asym(a, i0, i1, t)
+        if sy == 0.0:
+            nbad = 0
+            mx = 0.0
+            for i in range(i0, i1):
+                th, _, bad, m = _kth_largest_abs(a[i], d, f32, hist, buf)
+                r[i] = th
+                nbad += bad
+                mx = max(mx, m)
+            stats[blk, 0] = nbad
+            stats[blk, 1] = mx
+        else:
+            strip = np.empty((STRIP, n), a.dtype)
+            st = np.zeros(3, np.float64)
+            for s0 in range(i0, i1, STRIP):
+                s1 = min(i1, s0 + STRIP)
+                _load_strip(a, s0, s1, strip)
+                _strip_stats(a, strip, s0, s1, st)
+                stats[blk, 0] += st[0]
+                stats[blk, 1] = max(stats[blk, 1], st[1])
+                if st[0] == 0:
+                    for rr in range(s1 - s0):
+                        r[s0 + rr] = _kth_largest_abs(strip[rr], d, f32, hist, buf)[0]
+        stats[blk, 2] = sy
     return r, int(stats[:, 0].sum()), stats[:, 1].max(), stats[:, 2].max()
 
 
@@ -232,9 +278,9 @@ def row_topd(a, d, out):  # pragma: no cover - compiled
     for i in prange(n):
         row = a[i]
         f32 = np.empty(n, np.float32)
-        hist = np.empty(NBUCKET, np.int64)
+        hist = np.empty(NBUCKET, np.int32)
         buf = np.empty(n, np.float64)
-        t, nnz = _kth_largest_abs(row, d, f32, hist, buf)
+        t, nnz, _, _ = _kth_largest_abs(row, d, f32, hist, buf)
         if nnz <= d:
             for j in range(n):
                 out[i, j] = row[j]
