@@ -220,13 +220,22 @@ def sure_pass(a, r, full, out, mask_mode, hist, exact_symmetric):  # pragma: no 
             i = i0 + rr
             ri = r[i]
             c = 0
-            for j in range(n):
-                v = strip[rr, j]
-                av = abs(v)
-                if av > ri and av > r[j]:
-                    c += 1
-                    _mark(out, i, j, v, mask_mode)
-                elif j >= i and _is_candidate(av, i, j, r, full, 0.0, np.inf):
+            if mask_mode:  # branch-free (vectorized): the whole row of ``out`` is written
+                for j in range(n):
+                    av = abs(strip[rr, j])
+                    sure = (av > ri) & (av > r[j])
+                    c += sure
+                    out[i, j] = sure
+            else:
+                for j in range(n):
+                    v = strip[rr, j]
+                    av = abs(v)
+                    sure = (av > ri) & (av > r[j])
+                    c += sure
+                    out[i, j] = v if sure else 0
+            for j in range(i, n):
+                av = abs(strip[rr, j])
+                if (av > 0) & ~((av > ri) & (av > r[j])):  # a candidate (no row is full yet)
                     hist[blk, value_bucket(av, fbuf, bbuf)] += 1
             s[i] = c
     return s
@@ -435,79 +444,6 @@ def band_collect(a, r, full, open_idx, lo, hi, cap, vals, rows, cols):  # pragma
 
 
 @numba.njit(cache=True, nogil=True)
-def bucket_scatter(vals, rows, cols):  # pragma: no cover - compiled
-    """Stable counting sort of a band's candidates by :func:`value_bucket`, largest bucket first.
-
-    Returns (keys, vals, rows, cols, starts): within each bucket segment starts[k]:starts[k+1],
-    ``keys`` = (inverted float32 bits of the value) << 32 | position in the segment, so sorting a
-    segment's keys ascending orders it by value descending and, among equal keys, by (row, col).
-    """
-    m = vals.shape[0]
-    bkt = np.empty(m, np.int32)
-    cnt = np.zeros(NBUCKET + 1, np.int64)
-    fb = np.empty(1, np.float32)
-    bb = fb.view(np.uint32)
-    for t in range(m):
-        b = NBUCKET - 1 - value_bucket(vals[t], fb, bb)  # descending
-        bkt[t] = b
-        cnt[b + 1] += 1
-    starts = np.cumsum(cnt)
-    pos = starts[:-1].copy()
-    v2 = np.empty_like(vals)
-    r2 = np.empty_like(rows)
-    c2 = np.empty_like(cols)
-    keys = np.empty(m, np.uint64)
-    f = np.empty(1, np.float32)
-    bits = f.view(np.uint32)
-    for t in range(m):
-        b = bkt[t]
-        p = pos[b]
-        pos[b] = p + 1
-        v2[p] = vals[t]
-        r2[p] = rows[t]
-        c2[p] = cols[t]
-        f[0] = np.float32(vals[t])
-        keys[p] = (np.uint64(~bits[0]) << np.uint64(32)) | np.uint64(p - starts[b])
-    return keys, v2, r2, c2, starts
-
-
-@numba.njit(cache=True, nogil=True)
-def bucket_gather(keys, starts, v2, r2, c2, vals, rows, cols):  # pragma: no cover - compiled
-    """Apply the sorted keys of every segment; break ties of equal float32 keys by the exact
-    (float64) value, so the order is exactly (value desc, row, col) for either dtype."""
-    nb = starts.shape[0] - 1
-    mask = np.uint64(0xFFFFFFFF)
-    for b in range(nb):
-        s = starts[b]
-        e = starts[b + 1]
-        for t in range(s, e):
-            src = s + np.int64(keys[t] & mask)
-            vals[t] = v2[src]
-            rows[t] = r2[src]
-            cols[t] = c2[src]
-        t = s
-        while t < e:  # runs of equal float32 rounding: re-sort by the exact value, stably
-            u = t + 1
-            while u < e and (keys[u] >> np.uint64(32)) == (keys[t] >> np.uint64(32)):
-                u += 1
-            if u - t > 1:
-                differ = False
-                for w in range(t + 1, u):
-                    if vals[w] != vals[t]:
-                        differ = True
-                if differ:
-                    order = np.argsort(-vals[t:u], kind="mergesort")
-                    vv = vals[t:u].copy()
-                    rr = rows[t:u].copy()
-                    cc = cols[t:u].copy()
-                    for w in range(u - t):
-                        vals[t + w] = vv[order[w]]
-                        rows[t + w] = rr[order[w]]
-                        cols[t + w] = cc[order[w]]
-            t = u
-
-
-@numba.njit(cache=True, nogil=True)
 def greedy_sorted(a, vals, rows, cols, counts, r, d, out, mask_mode):  # pragma: no cover - compiled
     """The sequential greedy over one band's candidates, already in the global order. A pair
     passes row i's budget either because it is among row i's top entries (av > r[i]: its true
@@ -542,3 +478,67 @@ def row_abs_sums_and_fro2(a):  # pragma: no cover - compiled
         rows[i] = s
         sq[i] = q
     return rows.max(), sq.sum()
+
+
+@numba.njit(cache=True, nogil=True)
+def radix_sort_band(vals, rows, cols):  # pragma: no cover - compiled
+    """A band's candidates in the greedy's order, |value| descending, ties by (row, col), given
+    in (row, col) order: a stable LSD radix sort (four 8-bit digits) of the inverted float32
+    bits of the values (digits that all keys share are skipped), then runs of equal float32
+    keys whose exact (float64) values differ are re-sorted stably by the exact value."""
+    m = vals.shape[0]
+    f32 = np.empty(m, np.float32)
+    for t in range(m):
+        f32[t] = np.float32(vals[t])
+    key = ~f32.view(np.uint32)
+    cnt = np.zeros((4, 257), np.int64)
+    for t in range(m):
+        k = key[t]
+        for p in range(4):
+            cnt[p, ((k >> np.uint32(8 * p)) & np.uint32(0xFF)) + 1] += 1
+    idx = np.arange(m).astype(np.int32)
+    key2 = np.empty_like(key)
+    idx2 = np.empty_like(idx)
+    for p in range(4):
+        c = cnt[p]
+        if c.max() == m:  # every key has the same digit: nothing moves
+            continue
+        pos = np.cumsum(c)[:-1]
+        sh = np.uint32(8 * p)
+        for t in range(m):
+            dg = (key[t] >> sh) & np.uint32(0xFF)
+            q = pos[dg]
+            pos[dg] = q + 1
+            key2[q] = key[t]
+            idx2[q] = idx[t]
+        key, key2 = key2, key
+        idx, idx2 = idx2, idx
+    v2 = np.empty_like(vals)
+    r2 = np.empty_like(rows)
+    c2 = np.empty_like(cols)
+    for t in range(m):
+        s = idx[t]
+        v2[t] = vals[s]
+        r2[t] = rows[s]
+        c2[t] = cols[s]
+    t = 0
+    while t < m:  # runs of equal float32 rounding: re-sort by the exact value, stably
+        u = t + 1
+        while u < m and key[u] == key[t]:
+            u += 1
+        if u - t > 1:
+            differ = False
+            for w in range(t + 1, u):
+                if v2[w] != v2[t]:
+                    differ = True
+            if differ:
+                order = np.argsort(-v2[t:u], kind="mergesort")
+                vv = v2[t:u].copy()
+                rr = r2[t:u].copy()
+                cc = c2[t:u].copy()
+                for w in range(u - t):
+                    v2[t + w] = vv[order[w]]
+                    r2[t + w] = rr[order[w]]
+                    c2[t + w] = cc[order[w]]
+        t = u
+    return v2, r2, c2

@@ -9,7 +9,6 @@ matrices), which plain row-wise top-d pruning does not guarantee.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +26,6 @@ from . import _kernels as K
 __all__ = ["prune_rows", "prune_symmetric"]
 
 _BAND_FACTOR = 4.0  # candidates per missing pair in the first band; doubles on every further band
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qnewton-sort")  # np.sort releases the GIL
 _BAND_CAP = 1 / 32  # at most N^2/32 candidates per band
 
 
@@ -151,22 +149,10 @@ def _band_bucket(hist: np.ndarray, d: int, counts: np.ndarray, full: np.ndarray,
 
 
 def _sort_band(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray):
-    """The band's candidates in the greedy's order: |value| descending, ties by (row, col).
-
-    A stable counting sort by value bucket (16 per octave) first; then each bucket's packed keys
-    (inverted float32 bits above the position) are sorted with numpy's vectorized sort, the
-    buckets spread over two threads; equal float32 keys of different float64 values are re-sorted
-    exactly.
-    """
-    keys, v2, r2, c2, starts = K.bucket_scatter(vals, rows, cols)
-    segments = [(int(starts[b]), int(starts[b + 1])) for b in np.flatnonzero(np.diff(starts) > 1)]
-    if len(segments) > 1 and keys.size > 1 << 16:
-        list(_POOL.map(lambda se: keys[se[0] : se[1]].sort(), segments))
-    else:
-        for s0, s1 in segments:
-            keys[s0:s1].sort()
-    K.bucket_gather(keys, starts, v2, r2, c2, vals, rows, cols)
-    return vals, rows, cols
+    """The band's candidates (given in (row, col) order) in the greedy's order: |value|
+    descending, ties by (row, col). A stable radix sort of the values' float32 bits; equal float32
+    keys of different float64 values are re-sorted exactly (see ``K.radix_sort_band``)."""
+    return K.radix_sort_band(vals, rows, cols)
 
 
 def _mask_to_csr(a: np.ndarray, mask: np.ndarray) -> sp.csr_matrix:
