@@ -45,7 +45,8 @@ def _kth_largest_abs(row, k, f32, hist, buf):  # pragma: no cover - compiled
     value is 0.0 when there are fewer than k nonzeros or a non-finite entry.
 
     Exact selection in O(N): a histogram over the top bits of |v| as float32 (a monotone map),
-    then a partition of the one bucket that holds the k-th value. ``hist`` is int32 (it fits L1).
+    then a partition of the one bucket that holds the k-th value. ``hist`` is int32 (it fits L1);
+    ``f32`` has one spare slot past the row (scratch for the maximum's bits).
     """
     n = row.shape[0]
     nnz = 0
@@ -60,13 +61,15 @@ def _kth_largest_abs(row, k, f32, hist, buf):  # pragma: no cover - compiled
         mx = max(mx, av if fin else 0.0)
     if nnz < k or nbad:
         return 0.0, nnz, nbad, mx
-    hist[:] = 0
     bits = f32.view(np.uint32)
+    f32[n] = np.float32(mx)  # scratch slot: every entry's bucket is <= the maximum's
+    bmax = np.int64(_bucket(bits[n]))
+    hist[: bmax + 1] = 0
     for j in range(n):  # zeros land in bucket 0 and are taken out below
         hist[_bucket(bits[j])] += 1
     hist[0] -= n - nnz
     acc = 0
-    b = hist.shape[0] - 1
+    b = bmax
     while acc + hist[b] < k:
         acc += hist[b]
         b -= 1
@@ -114,7 +117,7 @@ def row_thresholds_symmetric(a, d):  # pragma: no cover - compiled
         blk = _balanced(tt, nblk)
         i0 = blk * TILE
         i1 = min(n, i0 + TILE)
-        f32 = np.empty(n, np.float32)
+        f32 = np.empty(n + 1, np.float32)
         hist = np.empty(NBUCKET, np.int32)
         buf = np.empty(n, np.float64)
         t = np.empty((TILE, TILE), a.dtype)
@@ -286,7 +289,7 @@ def row_topd(a, d, out):  # pragma: no cover - compiled
     n = a.shape[0]
     for i in prange(n):
         row = a[i]
-        f32 = np.empty(n, np.float32)
+        f32 = np.empty(n + 1, np.float32)
         hist = np.empty(NBUCKET, np.int32)
         buf = np.empty(n, np.float64)
         t, nnz, _, _ = _kth_largest_abs(row, d, f32, hist, buf)
