@@ -483,47 +483,65 @@ def row_abs_sums_and_fro2(a):  # pragma: no cover - compiled
     return rows.max(), sq.sum()
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def radix_sort_band(vals, rows, cols):  # pragma: no cover - compiled
     """A band's candidates in the greedy's order, |value| descending, ties by (row, col), given
     in (row, col) order: a stable LSD radix sort (four 8-bit digits) of the inverted float32
-    bits of the values (digits that all keys share are skipped), then runs of equal float32
-    keys whose exact (float64) values differ are re-sorted stably by the exact value."""
+    bits of the values (digits that all keys share are skipped; each pass splits the keys into
+    contiguous chunks, one per thread, which keeps it stable), then runs of equal float32 keys
+    whose exact (float64) values differ are re-sorted stably by the exact value."""
     m = vals.shape[0]
+    nch = 1 if m < 1 << 16 else 4  # chunks (a constant: numba cannot cache a thread-count query)
     f32 = np.empty(m, np.float32)
-    for t in range(m):
+    for t in prange(m):
         f32[t] = np.float32(vals[t])
     key = ~f32.view(np.uint32)
-    cnt = np.zeros((4, 257), np.int64)
-    for t in range(m):
-        k = key[t]
-        for p in range(4):
-            cnt[p, ((k >> np.uint32(8 * p)) & np.uint32(0xFF)) + 1] += 1
     idx = np.arange(m).astype(np.int32)
     key2 = np.empty_like(key)
     idx2 = np.empty_like(idx)
+    bounds = np.linspace(0, m, nch + 1).astype(np.int64)
     for p in range(4):
-        c = cnt[p]
-        if c.max() == m:  # every key has the same digit: nothing moves
-            continue
-        pos = np.cumsum(c)[:-1]
         sh = np.uint32(8 * p)
-        for t in range(m):
-            dg = (key[t] >> sh) & np.uint32(0xFF)
-            q = pos[dg]
-            pos[dg] = q + 1
-            key2[q] = key[t]
-            idx2[q] = idx[t]
+        cnt = np.zeros((nch, 256), np.int64)
+        for c in prange(nch):
+            for t in range(bounds[c], bounds[c + 1]):
+                cnt[c, (key[t] >> sh) & np.uint32(0xFF)] += 1
+        tot = cnt.sum(axis=0)
+        if tot.max() == m:  # every key has the same digit: nothing moves
+            continue
+        off = np.empty((nch, 256), np.int64)
+        acc = 0
+        for dg in range(256):  # digit-major, then chunk order: stable
+            for c in range(nch):
+                off[c, dg] = acc
+                acc += cnt[c, dg]
+        for c in prange(nch):
+            pos = off[c]
+            for t in range(bounds[c], bounds[c + 1]):
+                dg = (key[t] >> sh) & np.uint32(0xFF)
+                q = pos[dg]
+                pos[dg] = q + 1
+                key2[q] = key[t]
+                idx2[q] = idx[t]
         key, key2 = key2, key
         idx, idx2 = idx2, idx
     v2 = np.empty_like(vals)
     r2 = np.empty_like(rows)
     c2 = np.empty_like(cols)
-    for t in range(m):
+    for t in prange(m):
         s = idx[t]
         v2[t] = vals[s]
         r2[t] = rows[s]
         c2[t] = cols[s]
+    _exact_ties(key, v2, r2, c2)
+    return v2, r2, c2
+
+
+@numba.njit(cache=True, nogil=True)
+def _exact_ties(key, v2, r2, c2):  # pragma: no cover - compiled
+    """Within runs of equal float32 keys, re-sort stably by the exact value (serial: kept out of
+    the parallel caller, where each run's array expressions would start a parallel region)."""
+    m = v2.shape[0]
     t = 0
     while t < m:  # runs of equal float32 rounding: re-sort by the exact value, stably
         u = t + 1
@@ -544,4 +562,3 @@ def radix_sort_band(vals, rows, cols):  # pragma: no cover - compiled
                     r2[t + w] = rr[order[w]]
                     c2[t + w] = cc[order[w]]
         t = u
-    return v2, r2, c2
