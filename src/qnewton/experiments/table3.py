@@ -15,7 +15,7 @@ from typing import Any
 
 from ._common import PAPER, fmt, image_setup, new_figure
 from ._run import RunDir
-from .training import ArmResult, ArmSpec, CostSettings, run_arm
+from .training import ArmResult, ArmSpec, CostSettings, run_arms
 
 __all__ = ["Table3Config", "run_table3"]
 
@@ -80,33 +80,18 @@ def run_table3(cfg: Table3Config, out: str | Path, *, fresh: bool = False, progr
     """Run (or resume) the experiment; returns the run folder."""
     run = RunDir(out, "table3", asdict(cfg), fresh=fresh)
     setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed)
-    ckpt = run.load_checkpoint() or {}
-    results: dict[str, ArmResult] = {}
-    target = cfg.target_accuracy
-    for spec in arm_specs(cfg):
-        steps = cfg.sgd_arm_steps if spec.optimizer == "sgd" else cfg.warmup_steps + cfg.newton_steps
-        res = run_arm(
-            spec,
-            setup,
-            cfg.costs,
-            steps=steps,
-            batch_size=cfg.batch_size,
-            run=run,
-            checkpoint=ckpt,
-            eval_every=cfg.eval_every,
-            target=target,
-            seed=cfg.seed,
-            progress=progress,
-        )
-        if target is None and spec.optimizer == "sgd":
-            # the paper's criterion: the step count at which each method reaches the same performance;
-            # by default, what SGD reaches at the end of its run
-            target = max(e["test_accuracy"] for e in res.evals)
-            ckpt["target"] = target
-        results[spec.name] = res
-    target = ckpt.get("target", target)
-    for res in results.values():  # steps to target, now that the target is known
-        res.steps_to_target = next((e["step"] for e in res.evals if e["test_accuracy"] >= target), None)
+    results, target = run_arms(
+        arm_specs(cfg),
+        setup,
+        cfg.costs,
+        steps_for=lambda spec: cfg.sgd_arm_steps if spec.optimizer == "sgd" else cfg.warmup_steps + cfg.newton_steps,
+        batch_size=cfg.batch_size,
+        run=run,
+        eval_every=cfg.eval_every,
+        target=cfg.target_accuracy,
+        seed=cfg.seed,
+        progress=progress,
+    )
     _write_outputs(run, cfg, info, results, target)
     run.complete()
     return run.root

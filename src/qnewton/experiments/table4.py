@@ -20,7 +20,7 @@ import torch
 
 from ._common import PAPER, fmt, new_figure
 from ._run import RunDir
-from .training import ArmResult, ArmSpec, CostSettings, TrainSetup, run_arm
+from .training import ArmResult, ArmSpec, CostSettings, TrainSetup, run_arms
 
 __all__ = ["Table4Config", "lm_setup", "run_table4"]
 
@@ -150,31 +150,18 @@ def run_table4(cfg: Table4Config, out: str | Path, *, fresh: bool = False, progr
     """Run (or resume) the experiment; returns the run folder."""
     run = RunDir(out, "table4", asdict(cfg), fresh=fresh)
     setup, info = lm_setup(cfg)
-    ckpt = run.load_checkpoint() or {}
-    results: dict[str, ArmResult] = {}
-    target = cfg.target_loss
-    for spec in arm_specs(cfg):
-        steps = cfg.sgd_arm_steps if spec.optimizer == "sgd" else cfg.warmup_steps + cfg.newton_steps
-        res = run_arm(
-            spec,
-            setup,
-            cfg.costs,
-            steps=steps,
-            batch_size=cfg.batch_size,
-            run=run,
-            checkpoint=ckpt,
-            eval_every=cfg.eval_every,
-            target=target,
-            seed=cfg.seed,
-            progress=progress,
-        )
-        if target is None and spec.optimizer == "sgd":
-            target = min(e["eval_loss"] for e in res.evals)  # what SGD reaches over its whole run
-            ckpt["target"] = target
-        results[spec.name] = res
-    target = ckpt.get("target", target)
-    for res in results.values():
-        res.steps_to_target = next((e["step"] for e in res.evals if e["eval_loss"] <= target), None)
+    results, target = run_arms(
+        arm_specs(cfg),
+        setup,
+        cfg.costs,
+        steps_for=lambda spec: cfg.sgd_arm_steps if spec.optimizer == "sgd" else cfg.warmup_steps + cfg.newton_steps,
+        batch_size=cfg.batch_size,
+        run=run,
+        eval_every=cfg.eval_every,
+        target=cfg.target_loss,
+        seed=cfg.seed,
+        progress=progress,
+    )
     _write(run, cfg, info, results, target)
     run.complete()
     return run.root

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -313,6 +313,54 @@ def run_arm(
     result.complete = True
     save()
     return result
+
+
+def run_arms(
+    specs: Iterable[ArmSpec],
+    setup: TrainSetup,
+    costs: CostSettings,
+    *,
+    steps_for: Callable[[ArmSpec], int],
+    batch_size: int,
+    run: RunDir,
+    eval_every: int,
+    target: float | None,
+    seed: int,
+    progress: bool = True,
+) -> tuple[dict[str, ArmResult], float | None]:
+    """Run (or resume) every arm of a table and fill in each arm's steps to the target.
+
+    Without a given ``target``, the target is the best ``setup.metric`` the SGD arm reaches over
+    its whole run (the paper's criterion: the step count at which each method reaches the same
+    performance); it is kept in the checkpoint so a resumed run uses the same one.
+    """
+    ckpt = run.load_checkpoint() or {}
+    results: dict[str, ArmResult] = {}
+    best = max if setup.higher_is_better else min
+    for spec in specs:
+        res = run_arm(
+            spec,
+            setup,
+            costs,
+            steps=steps_for(spec),
+            batch_size=batch_size,
+            run=run,
+            checkpoint=ckpt,
+            eval_every=eval_every,
+            target=target,
+            seed=seed,
+            progress=progress,
+        )
+        if target is None and spec.optimizer == "sgd":
+            target = best(e[setup.metric] for e in res.evals)
+            ckpt["target"] = target
+        results[spec.name] = res
+    target = ckpt.get("target", target)
+    for res in results.values():  # steps to target, now that the target is known
+        res.steps_to_target = next(
+            (e["step"] for e in res.evals if _reached(e[setup.metric], target, setup.higher_is_better)), None
+        )
+    return results, target
 
 
 def _one_step(spec: ArmSpec, opt, model: nn.Module, setup: TrainSetup, batch: Any) -> dict[str, Any]:
