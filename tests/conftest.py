@@ -33,3 +33,18 @@ def spd_with_spectrum(rng: np.random.Generator, eigenvalues: np.ndarray) -> np.n
     q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     a = (q * eigenvalues) @ q.T
     return (a + a.T) / 2
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch and one BLAS thread for a module of small products, restored afterwards (two
+    threads on the shared 2-core machine made them 20x slower). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+    torch.set_num_threads(threads)

@@ -38,16 +38,7 @@ from qnewton.carleman import (
 from qnewton.cost import max_row_nnz, tomography_copies
 from qnewton.errors import CircuitTooLargeError, InvalidArgumentError, NonFiniteError, ShapeError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small products: see conftest.one_thread
 
 
 def _random_poly(n: int, m: int, seed: int, scale: float = 0.3, f0: bool = True) -> PolynomialGradient:

@@ -30,17 +30,7 @@ from qnewton.spectrum import (
     slq,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small products: one torch/BLAS thread (two threads on the shared 2-core machine are 20x slower)."""
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small products: see conftest.one_thread
 
 
 def _sym_with(eigs: np.ndarray, seed: int) -> np.ndarray:
