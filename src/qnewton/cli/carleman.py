@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
 
-
-def _gate_time(v: str) -> str | float:
-    try:
-        return float(v)
-    except ValueError:
-        return v
+from ._options import config_values, gate_time
 
 
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
@@ -31,13 +27,10 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress lines")
 
 
-def _overrides(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
-    out = {}
-    for name in names:
-        v = getattr(args, name, None)
-        if v is not None:
-            out[name] = tuple(v) if isinstance(v, list) else v
-    return out
+def _config(cls: type, args: argparse.Namespace) -> Any:
+    """The study's config: the defaults (or ``--quick``'s sizes) with the given options on top."""
+    base = cls.quick(args.seed) if args.quick else cls(seed=args.seed)
+    return dataclasses.replace(base, **config_values(cls, args))
 
 
 def _done(path: Path) -> int:
@@ -48,31 +41,14 @@ def _done(path: Path) -> int:
 def _spectrum(args: argparse.Namespace) -> int:
     from ..spectrum import SpectrumConfig, run_spectrum
 
-    base = SpectrumConfig.quick(args.seed) if args.quick else SpectrumConfig(seed=args.seed)
-    cfg = dataclasses.replace(
-        base,
-        **_overrides(
-            args,
-            (
-                "dataset",
-                "hidden",
-                "checkpoints",
-                "lr",
-                "num_probes",
-                "lanczos_steps",
-                "prune_density",
-                "hessian_samples",
-            ),
-        ),
-    )
+    cfg = _config(SpectrumConfig, args)
     return _done(run_spectrum(cfg, args.out, fresh=args.fresh, progress=not args.no_progress))
 
 
 def _error(args: argparse.Namespace) -> int:
     from ..carleman.studies import CarlemanErrorConfig, run_carleman_error
 
-    base = CarlemanErrorConfig.quick(args.seed) if args.quick else CarlemanErrorConfig(seed=args.seed)
-    cfg = dataclasses.replace(base, **_overrides(args, ("Ks", "etas", "Ts", "eta", "T")))
+    cfg = _config(CarlemanErrorConfig, args)
     if args.no_circuit:
         cfg = dataclasses.replace(cfg, solvers=tuple(s for s in cfg.solvers if s != "circuit"))
     return _done(run_carleman_error(cfg, args.out, fresh=args.fresh, progress=not args.no_progress))
@@ -81,21 +57,14 @@ def _error(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from ..carleman.studies import CarlemanTrainConfig, run_carleman_train
 
-    base = CarlemanTrainConfig.quick(args.seed) if args.quick else CarlemanTrainConfig(seed=args.seed)
-    cfg = dataclasses.replace(
-        base,
-        **_overrides(args, ("eta", "window", "windows", "K", "solver", "keep", "delta", "gate_time", "positive")),
-    )
+    cfg = _config(CarlemanTrainConfig, args)
     return _done(run_carleman_train(cfg, args.out, fresh=args.fresh, progress=not args.no_progress))
 
 
 def _cost(args: argparse.Namespace) -> int:
     from ..carleman.studies import CarlemanCostConfig, run_carleman_cost
 
-    base = CarlemanCostConfig.quick(args.seed) if args.quick else CarlemanCostConfig(seed=args.seed)
-    cfg = dataclasses.replace(
-        base, **_overrides(args, ("Ts", "K", "row_sparsity", "eps", "gate_time", "parameter_density"))
-    )
+    cfg = _config(CarlemanCostConfig, args)
     return _done(run_carleman_cost(cfg, args.out, fresh=args.fresh, progress=not args.no_progress))
 
 
@@ -148,7 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", type=int, default=None, help="weights of W1 kept after pruning")
     p.add_argument("--positive", type=int, default=None, help="the digit labelled +1 (negative: 9)")
     p.add_argument("--delta", type=float, default=None, help="tomography l2 accuracy")
-    p.add_argument("--gate-time", dest="gate_time", type=_gate_time, default=None)
+    p.add_argument("--gate-time", dest="gate_time", type=gate_time, default=None)
     _common(p, "runs/carleman_train")
     p.set_defaults(func=_train)
 
@@ -162,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--K", type=int, default=None)
     p.add_argument("--row-sparsity", dest="row_sparsity", type=int, default=None)
     p.add_argument("--eps", type=float, default=None)
-    p.add_argument("--gate-time", dest="gate_time", type=_gate_time, default=None)
+    p.add_argument("--gate-time", dest="gate_time", type=gate_time, default=None)
     p.add_argument("--parameter-density", dest="parameter_density", type=float, default=None)
     _common(p, "runs/carleman_cost")
     p.set_defaults(func=_cost)

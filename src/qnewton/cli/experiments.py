@@ -13,22 +13,13 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-
-def _gate_time(v: str) -> str | float:
-    try:
-        return float(v)
-    except ValueError:
-        return v
+from ._options import config_values
+from ._options import gate_time as parse_gate_time
 
 
 def _config(cls: type, args: argparse.Namespace, **fixed: Any) -> Any:
     """The config dataclass ``cls`` from the parsed options whose names are its fields."""
-    kw = dict(fixed)
-    for f in dataclasses.fields(cls):
-        if f.name not in kw and getattr(args, f.name, None) is not None:
-            v = getattr(args, f.name)
-            kw[f.name] = tuple(v) if isinstance(v, list) else v
-    return cls(**kw)
+    return cls(**{**config_values(cls, args), **fixed})
 
 
 def _costs(args: argparse.Namespace):
@@ -105,7 +96,7 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
 def _cost_options(p: argparse.ArgumentParser, gate_time: str = "atto") -> None:
     p.add_argument(
         "--gate-time",
-        type=_gate_time,
+        type=parse_gate_time,
         default=gate_time,
         help="quantum gate time: ibm_sherbrooke, ghz, thz, atto (the paper's, 1e-18 s) or seconds",
     )

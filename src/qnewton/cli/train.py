@@ -28,12 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
-def _gate_time(v: str) -> str | float:
-    try:
-        return float(v)
-    except ValueError:
-        return v
+from ._options import gate_time
 
 
 def _widths(v: str) -> tuple[int, ...]:
@@ -81,7 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quantum-solver", default="emulated-ideal", choices=["emulated-ideal", "emulated-noisy"])
     g.add_argument("--sparsity", type=_sparsity, default=None, help="oracle sparsity d (int) or ratio of N")
     g.add_argument(
-        "--gate-time", type=_gate_time, default="atto", help="ibm_sherbrooke, ghz, thz, atto (paper) or seconds"
+        "--gate-time", type=gate_time, default="atto", help="ibm_sherbrooke, ghz, thz, atto (paper) or seconds"
     )
     g.add_argument("--classical-c", type=float, default=None, help="fixed C of C N^3 (default: calibrated)")
     g = p.add_argument_group("distributed (under torchrun)")
