@@ -15,7 +15,13 @@ from numba import prange
 STRIP = 16  # rows per block in full-row passes: a 16 x N strip stays in L2 at N = 12544, float64
 TILE = 64  # rows per block (and tile side) of the symmetry check and the row thresholds
 NBUCKET = 4096  # histogram buckets: the top 12 bits of a non-negative float32 (8 exponent + 4 mantissa)
-_SHIFT = 19
+_SHIFT = 19  # float32 bits below the bucket: the key that orders candidates within a bucket
+_LOWMASK = (1 << _SHIFT) - 1
+IBITS = 22  # bits per row and per column index in a packed candidate
+MAX_N = 1 << IBITS  # largest N the packed candidates can address (a dense 4M x 4M matrix never fits)
+_IMASK = MAX_N - 1
+_KEYPOS = 2 * IBITS  # packed candidate: [low 19 key bits, inverted | row | column], an uint64
+_ACCEPTED = np.uint64(1 << 63)  # the packed word's spare top bit: set once the greedy accepts it
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -174,18 +180,12 @@ def _strip_stats(a, strip, i0, i1, res):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def value_bucket(av, fbuf, bbuf):  # pragma: no cover - compiled
-    """Histogram bucket of a magnitude av >= 0: the top 12 bits of av rounded to float32 (16
-    buckets per octave). Monotone non-decreasing in av, which is all the band placement and the
-    bucket sort need. ``fbuf``/``bbuf`` are a 1-element float32 buffer and its uint32 view."""
+def f32_bits(av, fbuf, bbuf):  # pragma: no cover - compiled
+    """The bits of a magnitude av >= 0 rounded to float32, as uint32. Monotone non-decreasing in
+    av; the top 12 bits (``>> 19``) are the histogram bucket (16 buckets per octave).
+    ``fbuf``/``bbuf`` are a 1-element float32 buffer and its uint32 view."""
     fbuf[0] = np.float32(av)
-    return bbuf[0] >> _SHIFT
-
-
-def bucket_smallest(b: int) -> float:
-    """The smallest float32 in bucket b (0.0 for bucket 0). A value v >= this lies in a bucket
-    >= b, because rounding v to float32 cannot go below a float32 that is <= v."""
-    return float(np.uint32(b << _SHIFT).view(np.float32)) if b > 0 else 0.0
+    return bbuf[0]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -196,12 +196,29 @@ def _mark(out, i, j, v, mask_mode):  # pragma: no cover - compiled
         out[i, j] = v
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_candidate(av, bk, i, j, r, full, blo, bhi):  # pragma: no cover - compiled
+    """Whether the pair {i, j} (value av, bucket bk) is still undecided and lies in the band of
+    buckets [blo, bhi).
+
+    Not in the band, or a sure entry (top-d of both rows, accepted in the sure pass), or below the
+    top-d of a row that is already full (rejected forever): not a candidate. Written with
+    non-short-circuit operators so the scan loops vectorize. Every pass that counts or collects
+    candidates uses this one predicate, so their counts agree exactly.
+    """
+    top_i = av > r[i]
+    top_j = av > r[j]
+    in_band = (av > 0) & (bk >= blo) & (bk < bhi)
+    return in_band & ~(top_i & top_j) & (top_i | ~full[i]) & (top_j | ~full[j])
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def sure_pass(a, r, full, out, mask_mode, hist, exact_symmetric):  # pragma: no cover - compiled
     """Accept every pair that is among the top-d entries of both its rows (the greedy accepts
     such pairs whatever the order; see ``pruning.prune_symmetric``): mark it in ``out`` (the
-    value, or 1 in mask mode) and count it per row. Also fills hist[strip, bucket] with the
-    magnitudes of the other candidate pairs (i, j), j >= i, which places the first value band.
+    value, or 1 in mask mode) and count it per row. Also counts every other candidate pair
+    (i, j), j >= i, into hist[strip, bucket]: the exact counts that place the first value band
+    and lay out its candidates. ``full`` must be all False (no row is full yet).
 
     An exactly symmetric A is read row by row; otherwise pair values come from the upper
     triangle through the (slower) transposing strip load.
@@ -238,8 +255,8 @@ def sure_pass(a, r, full, out, mask_mode, hist, exact_symmetric):  # pragma: no 
                     out[i, j] = v if sure else 0
             for j in range(i, n):
                 av = abs(strip[rr, j])
-                if (av > 0) & ~((av > ri) & (av > r[j])):  # a candidate (no row is full yet)
-                    hist[blk, value_bucket(av, fbuf, bbuf)] += 1
+                bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
+                hist[blk, bk] += _is_candidate(av, bk, i, j, r, full, 0, NBUCKET)  # branch-free
             s[i] = c
     return s
 
@@ -267,20 +284,6 @@ def upper_mask_fill(a, mask, indptr, indices, data):  # pragma: no cover - compi
                 indices[p] = j
                 data[p] = a[i, j]
                 p += 1
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _is_candidate(av, i, j, r, full, lo, hi):  # pragma: no cover - compiled
-    """Whether the pair {i, j} (value av) is still undecided and lies in the band [lo, hi).
-
-    Not in the band, or a sure entry (top-d of both rows, accepted in the sure pass), or below the
-    top-d of a row that is already full (rejected forever): not a candidate. Written with
-    non-short-circuit operators so the scan loops vectorize.
-    """
-    top_i = av > r[i]
-    top_j = av > r[j]
-    in_band = (av > 0) & (av >= lo) & (av < hi)
-    return in_band & ~(top_i & top_j) & (top_i | ~full[i]) & (top_j | ~full[j])
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -377,95 +380,6 @@ def _balanced(t, nblk):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def band_histogram(a, r, full, open_idx, hi):  # pragma: no cover - compiled
-    """hist[strip, bucket]: magnitudes (by :func:`value_bucket`) of the candidate pairs (i, j),
-    j >= i, below ``hi``; places the next value band and bounds each strip's share of it."""
-    n = a.shape[0]
-    nblk = (n + STRIP - 1) // STRIP
-    hist = np.zeros((nblk, NBUCKET), np.int64)
-    for t in prange(nblk):
-        blk = _balanced(t, nblk)
-        fbuf = np.empty(1, np.float32)
-        bbuf = fbuf.view(np.uint32)
-        for i in range(blk * STRIP, min(n, (blk + 1) * STRIP)):
-            if not full[i]:
-                for j in range(i, n):
-                    av = abs(a[i, j])
-                    if _is_candidate(av, i, j, r, full, 0.0, hi):
-                        hist[blk, value_bucket(av, fbuf, bbuf)] += 1
-            else:
-                for q in range(open_idx.shape[0]):
-                    j = open_idx[q]
-                    if j > i:
-                        av = abs(a[i, j])
-                        if _is_candidate(av, i, j, r, full, 0.0, hi):
-                            hist[blk, value_bucket(av, fbuf, bbuf)] += 1
-    return hist
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def band_collect(a, r, full, open_idx, lo, hi, cap, vals, rows, cols):  # pragma: no cover
-    """Write the band's candidates in (row, column) order; return how many.
-
-    Strip k writes into vals[cap[k]:cap[k+1]] (a capacity from the histogram, which can only
-    overcount, plus one spare slot): the scan writes every entry and advances only on candidates
-    (no branch, so it vectorizes). The strips are then moved together in place.
-    """
-    n = a.shape[0]
-    nblk = cap.shape[0] - 1
-    got = np.zeros(nblk, np.int64)
-    for t in prange(nblk):
-        blk = _balanced(t, nblk)
-        p = cap[blk]
-        for i in range(blk * STRIP, min(n, (blk + 1) * STRIP)):
-            if not full[i]:
-                for j in range(i, n):
-                    av = abs(a[i, j])
-                    vals[p] = av
-                    rows[p] = i
-                    cols[p] = j
-                    p += _is_candidate(av, i, j, r, full, lo, hi)
-            else:
-                for q in range(open_idx.shape[0]):
-                    j = open_idx[q]
-                    if j > i:
-                        av = abs(a[i, j])
-                        vals[p] = av
-                        rows[p] = i
-                        cols[p] = j
-                        p += _is_candidate(av, i, j, r, full, lo, hi)
-        got[blk] = p - cap[blk]
-    m = 0
-    for blk in range(nblk):  # destinations never overtake sources: m <= cap[blk]
-        p0 = cap[blk]
-        for q in range(got[blk]):
-            vals[m] = vals[p0 + q]
-            rows[m] = rows[p0 + q]
-            cols[m] = cols[p0 + q]
-            m += 1
-    return m
-
-
-@numba.njit(cache=True, nogil=True)
-def greedy_sorted(a, vals, rows, cols, counts, r, d, out, mask_mode):  # pragma: no cover - compiled
-    """The sequential greedy over one band's candidates, already in the global order. A pair
-    passes row i's budget either because it is among row i's top entries (av > r[i]: its true
-    count there is below d whatever ``counts`` holds, since counts include sure pairs that may
-    come later) or because row i has fewer than d accepted entries so far."""
-    for k in range(vals.shape[0]):
-        i = rows[k]
-        j = cols[k]
-        av = vals[k]
-        if (av > r[i] or counts[i] < d) and (av > r[j] or counts[j] < d):
-            counts[i] += 1
-            v = a[i, j]  # i <= j: the pair's upper-triangle value
-            _mark(out, i, j, v, mask_mode)
-            if j != i:
-                counts[j] += 1
-                _mark(out, j, i, v, mask_mode)
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
 def row_abs_sums_and_fro2(a):  # pragma: no cover - compiled
     """(max_i sum_j |a_ij|, sum_ij a_ij^2) in float64, one pass, no temporaries."""
     n, m = a.shape
@@ -483,82 +397,208 @@ def row_abs_sums_and_fro2(a):  # pragma: no cover - compiled
     return rows.max(), sq.sum()
 
 
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
-def radix_sort_band(vals, rows, cols):  # pragma: no cover - compiled
-    """A band's candidates in the greedy's order, |value| descending, ties by (row, col), given
-    in (row, col) order: a stable LSD radix sort (four 8-bit digits) of the inverted float32
-    bits of the values (digits that all keys share are skipped; each pass splits the keys into
-    contiguous chunks, one per thread, which keeps it stable), then runs of equal float32 keys
-    whose exact (float64) values differ are re-sorted stably by the exact value."""
-    m = vals.shape[0]
-    nch = 1 if m < 1 << 16 else 4  # chunks (a constant: numba cannot cache a thread-count query)
-    f32 = np.empty(m, np.float32)
-    for t in prange(m):
-        f32[t] = np.float32(vals[t])
-    key = ~f32.view(np.uint32)
-    idx = np.arange(m).astype(np.int32)
-    key2 = np.empty_like(key)
-    idx2 = np.empty_like(idx)
-    bounds = np.linspace(0, m, nch + 1).astype(np.int64)
-    for p in range(4):
-        sh = np.uint32(8 * p)
-        cnt = np.zeros((nch, 256), np.int64)
-        for c in prange(nch):
-            for t in range(bounds[c], bounds[c + 1]):
-                cnt[c, (key[t] >> sh) & np.uint32(0xFF)] += 1
-        tot = cnt.sum(axis=0)
-        if tot.max() == m:  # every key has the same digit: nothing moves
-            continue
-        off = np.empty((nch, 256), np.int64)
-        acc = 0
-        for dg in range(256):  # digit-major, then chunk order: stable
-            for c in range(nch):
-                off[c, dg] = acc
-                acc += cnt[c, dg]
-        for c in prange(nch):
-            pos = off[c]
-            for t in range(bounds[c], bounds[c + 1]):
-                dg = (key[t] >> sh) & np.uint32(0xFF)
-                q = pos[dg]
-                pos[dg] = q + 1
-                key2[q] = key[t]
-                idx2[q] = idx[t]
-        key, key2 = key2, key
-        idx, idx2 = idx2, idx
-    v2 = np.empty_like(vals)
-    r2 = np.empty_like(rows)
-    c2 = np.empty_like(cols)
-    for t in prange(m):
-        s = idx[t]
-        v2[t] = vals[s]
-        r2[t] = rows[s]
-        c2[t] = cols[s]
-    _exact_ties(key, v2, r2, c2)
-    return v2, r2, c2
+def band_histogram(a, r, full, open_idx, bhi):  # pragma: no cover - compiled
+    """hist[strip, bucket]: exact counts of the candidate pairs (i, j), j >= i, in buckets below
+    ``bhi``; they place the next value band and lay out its candidates."""
+    n = a.shape[0]
+    nblk = (n + STRIP - 1) // STRIP
+    hist = np.zeros((nblk, NBUCKET), np.int64)
+    for t in prange(nblk):
+        blk = _balanced(t, nblk)
+        fbuf = np.empty(1, np.float32)
+        bbuf = fbuf.view(np.uint32)
+        for i in range(blk * STRIP, min(n, (blk + 1) * STRIP)):
+            if not full[i]:
+                for j in range(i, n):
+                    av = abs(a[i, j])
+                    bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
+                    hist[blk, bk] += _is_candidate(av, bk, i, j, r, full, 0, bhi)
+            else:  # a full row keeps only its top-d entries, and only against open rows
+                for q in range(open_idx.shape[0]):
+                    j = open_idx[q]
+                    if j > i:
+                        av = abs(a[i, j])
+                        bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
+                        hist[blk, bk] += _is_candidate(av, bk, i, j, r, full, 0, bhi)
+    return hist
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pack(bits, i, j):  # pragma: no cover - compiled
+    """A candidate as one uint64 whose ascending order is the greedy's order within a bucket:
+    the low key bits inverted (larger |value| first), then the row, then the column."""
+    low = np.uint64((~bits) & np.uint32(_LOWMASK))
+    return (low << np.uint64(_KEYPOS)) | (np.uint64(i) << np.uint64(IBITS)) | np.uint64(j)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put(a, i, j, r, full, blo, bhi, fbuf, bbuf, pos, dst):  # pragma: no cover - compiled
+    """A candidate goes to its bucket's next slot. (A branch-free variant that sends everything
+    else to a trash slot measured slower: most entries fail the test, which predicts well.)"""
+    av = abs(a[i, j])
+    bits = f32_bits(av, fbuf, bbuf)
+    bk = bits >> _SHIFT
+    if _is_candidate(av, bk, i, j, r, full, blo, bhi):
+        q = bhi - 1 - bk
+        dst[pos[q]] = _pack(bits, i, j)
+        pos[q] += 1
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def band_collect(a, r, full, open_idx, blo, bhi, off, dst):  # pragma: no cover - compiled
+    """Scatter the band's candidates (buckets blo <= b < bhi), packed, into ``dst`` grouped by
+    bucket from the top, each bucket in (row, column) order: strip k's candidates of bucket
+    bhi - 1 - q go to dst[off[k, q]:], laid out from the exact histogram. Overwrites ``off`` with the end of each slot so the caller can
+    check that every slot filled exactly."""
+    n = a.shape[0]
+    nblk = off.shape[0]
+    for t in prange(nblk):
+        blk = _balanced(t, nblk)
+        fbuf = np.empty(1, np.float32)
+        bbuf = fbuf.view(np.uint32)
+        pos = off[blk]
+        for i in range(blk * STRIP, min(n, (blk + 1) * STRIP)):
+            if not full[i]:
+                for j in range(i, n):
+                    _put(a, i, j, r, full, blo, bhi, fbuf, bbuf, pos, dst)
+            else:
+                for q in range(open_idx.shape[0]):
+                    j = open_idx[q]
+                    if j > i:
+                        _put(a, i, j, r, full, blo, bhi, fbuf, bbuf, pos, dst)
 
 
 @numba.njit(cache=True, nogil=True)
-def _exact_ties(key, v2, r2, c2):  # pragma: no cover - compiled
-    """Within runs of equal float32 keys, re-sort stably by the exact value (serial: kept out of
-    the parallel caller, where each run's array expressions would start a parallel region)."""
-    m = v2.shape[0]
+def _radix_pass(src, dst, shift, nbits):  # pragma: no cover - compiled
+    """One stable counting-sort pass of packed candidates on bits [shift, shift + nbits) of
+    the key; returns False (and moves nothing) when every candidate has the same digit."""
+    m = src.shape[0]
+    mask = np.uint64((1 << nbits) - 1)
+    sh = np.uint64(shift)
+    cnt = np.zeros(1 << nbits, np.int64)
+    for t in range(m):
+        cnt[(src[t] >> sh) & mask] += 1
+    if cnt.max() == m:
+        return False
+    acc = 0
+    for g in range(1 << nbits):
+        c = cnt[g]
+        cnt[g] = acc
+        acc += c
+    for t in range(m):
+        g = (src[t] >> sh) & mask
+        dst[cnt[g]] = src[t]
+        cnt[g] += 1
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_segment(seg, a, exact):  # pragma: no cover - compiled
+    """Sort one bucket's packed candidates (given in (row, column) order) into the greedy's
+    order. Only the key bits are sorted, stably, so ties stay in (row, column) order. With
+    ``exact`` (float64 input), runs of equal float32 keys whose values differ are re-sorted
+    stably by the exact value."""
+    m = seg.shape[0]
+    if m < 24:  # insertion sort on the whole packed word (key, then row, then column)
+        for t in range(1, m):
+            x = seg[t]
+            u = t - 1
+            while u >= 0 and seg[u] > x:
+                seg[u + 1] = seg[u]
+                u -= 1
+            seg[u + 1] = x
+    else:
+        tmp = np.empty(m, np.uint64)
+        lo_bits = _SHIFT // 2
+        moved1 = _radix_pass(seg, tmp, _KEYPOS, lo_bits)
+        src = tmp if moved1 else seg
+        dst = seg if moved1 else tmp
+        moved2 = _radix_pass(src, dst, _KEYPOS + lo_bits, _SHIFT - lo_bits)
+        if moved1 != moved2:  # the sorted data ended in ``tmp``
+            seg[:] = tmp
+    if exact:
+        _exact_ties(seg, a)
+
+
+@numba.njit(cache=True, nogil=True)
+def _exact_ties(seg, a):  # pragma: no cover - compiled
+    m = seg.shape[0]
+    sh = np.uint64(_KEYPOS)
     t = 0
-    while t < m:  # runs of equal float32 rounding: re-sort by the exact value, stably
+    while t < m:
         u = t + 1
-        while u < m and key[u] == key[t]:
+        while u < m and (seg[u] >> sh) == (seg[t] >> sh):
             u += 1
         if u - t > 1:
-            differ = False
-            for w in range(t + 1, u):
-                if v2[w] != v2[t]:
-                    differ = True
-            if differ:
-                order = np.argsort(-v2[t:u], kind="mergesort")
-                vv = v2[t:u].copy()
-                rr = r2[t:u].copy()
-                cc = c2[t:u].copy()
-                for w in range(u - t):
-                    v2[t + w] = vv[order[w]]
-                    r2[t + w] = rr[order[w]]
-                    c2[t + w] = cc[order[w]]
+            vals = np.empty(u - t, np.float64)
+            for w in range(t, u):
+                vals[w - t] = -abs(np.float64(a[_row(seg[w]), _col(seg[w])]))
+            order = np.argsort(vals, kind="mergesort")
+            run = seg[t:u].copy()
+            for w in range(u - t):
+                seg[t + w] = run[order[w]]
         t = u
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row(p):  # pragma: no cover - compiled
+    return np.int64((p >> np.uint64(IBITS)) & np.uint64(_IMASK))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _col(p):  # pragma: no cover - compiled
+    return np.int64(p & np.uint64(_IMASK))
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def sort_band(dst, bstart, order, a, exact):  # pragma: no cover - compiled
+    """Sort every bucket of a collected band in place (buckets in parallel, largest first in
+    ``order`` so the threads' shares even out)."""
+    for t in prange(order.shape[0]):
+        q = order[t]
+        _sort_segment(dst[bstart[q] : bstart[q + 1]], a, exact)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _above(key, a, i, j, row, r, rkey):  # pragma: no cover - compiled
+    """|a_ij| > r[row], from the float32 key where it decides (rounding is monotone) and from
+    the exact value only when the key equals r[row]'s rounding."""
+    return key > rkey[row] or (key == rkey[row] and abs(a[i, j]) > r[row])
+
+
+@numba.njit(cache=True, nogil=True)
+def greedy_band(a, dst, bstart, bhi, counts, r, rkey, d):  # pragma: no cover - compiled
+    """The sequential greedy over one sorted band: flags each accepted candidate (the top bit of
+    its packed word; ``mark_accepted`` writes them out in parallel) and counts it per row. A pair
+    passes row i's budget either because it is among row i's top entries (|a_ij| > r[i]: its
+    true count there is below d whatever ``counts`` holds, since counts include sure pairs that
+    may come later) or because row i has fewer than d accepted entries so far."""
+    for q in range(bstart.shape[0] - 1):
+        top = np.uint32(bhi - 1 - q) << np.uint32(_SHIFT)
+        for k in range(bstart[q], bstart[q + 1]):
+            p = dst[k]
+            i = _row(p)
+            j = _col(p)
+            key = top | (~np.uint32(p >> np.uint64(_KEYPOS)) & np.uint32(_LOWMASK))
+            if (counts[i] < d or _above(key, a, i, j, i, r, rkey)) and (
+                counts[j] < d or _above(key, a, i, j, j, r, rkey)
+            ):
+                counts[i] += 1
+                counts[j] += j != i
+                dst[k] = p | _ACCEPTED
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def mark_accepted(a, dst, out, mask_mode):  # pragma: no cover - compiled
+    """Write the band's accepted pairs into ``out`` (both triangles; the upper value)."""
+    for k in prange(dst.shape[0]):
+        p = dst[k]
+        if p & _ACCEPTED:
+            i = _row(p)
+            j = _col(p)
+            v = a[i, j]
+            _mark(out, i, j, v, mask_mode)
+            _mark(out, j, i, v, mask_mode)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
 from .._arrays import ArrayLike, as_numpy
+from ..errors import ShapeError
 from .._validation import (
     check_finite,
     check_int_range,
@@ -26,7 +28,7 @@ from . import _kernels as K
 __all__ = ["prune_rows", "prune_symmetric"]
 
 _BAND_FACTOR = 4.0  # candidates per missing pair in the first band; doubles on every further band
-_BAND_CAP = 1 / 32  # at most N^2/32 candidates per band
+_BAND_CAP = 1 / 8  # at most N^2/8 candidates (N^2 bytes) per band
 
 
 def prune_symmetric(
@@ -84,6 +86,8 @@ def prune_symmetric(
     a, kind = as_numpy(A, "A")
     n = check_square(a, "A")
     d = check_int_range(d, "d", 1, n, hint="d is the most nonzeros kept per row (1 <= d <= N).")
+    if n > K.MAX_N:  # candidates pack their row and column into 22 bits each
+        raise ShapeError(f"A: prune_symmetric handles N <= {K.MAX_N}, got N = {n}; prune blocks of A instead.")
     a = np.ascontiguousarray(a)
     if n < 64:  # the compiled passes only pay off on larger blocks; the check is the same
         check_symmetric_matrix(a, "A", symmetry_rtol)
@@ -108,31 +112,52 @@ def _symmetric_greedy(a: np.ndarray, d: int, dense: bool, symmetry_rtol: float |
     full = np.zeros(n, np.bool_)
     hist = np.zeros((nstrip, K.NBUCKET), np.int64)
     counts = K.sure_pass(a, r, full, out, not dense, hist, asym == 0.0)
-    hi = math.inf
+    rkey = r.astype(np.float32).view(np.uint32)  # r's float32 roundings: the greedy compares keys
+    exact = a.dtype != np.float32  # float32 keys can tie for different float64 values
+    bhi = K.NBUCKET
     band = 0
-    b = _band_bucket(hist.sum(axis=0), d, counts, full, band)
     while True:
-        lo = K.bucket_smallest(b)
-        # per-strip capacity: candidates counted in buckets >= b (an upper bound on those
-        # >= lo, since float32 rounding of a value below lo cannot reach bucket b) + 1 spare
-        cap = np.zeros(nstrip + 1, np.int64)
-        np.cumsum(hist[:, b:].sum(axis=1) + 1, out=cap[1:])
-        if cap[-1] > nstrip:
-            vals = np.empty(cap[-1], a.dtype)
-            rows = np.empty(cap[-1], np.int32)
-            cols = np.empty(cap[-1], np.int32)
-            m = K.band_collect(a, r, full, np.flatnonzero(~full), lo, hi, cap, vals, rows, cols)
-            vals, rows, cols = _sort_band(vals[:m], rows[:m], cols[:m])
-            K.greedy_sorted(a, vals, rows, cols, counts, r, d, out, not dense)
-            del vals, rows, cols
+        blo = _band_bucket(hist.sum(axis=0), d, counts, full, band)
+        cnt = hist[:, blo:bhi][:, ::-1]  # [strip, q]: candidates of bucket bhi - 1 - q
+        if cnt.any():
+            dst, bstart = _collect_band(a, r, full, blo, bhi, cnt)
+            sizes = np.diff(bstart)
+            K.sort_band(dst, bstart, _balanced_order(sizes), a, exact)
+            K.greedy_band(a, dst, bstart, bhi, counts, r, rkey, d)
+            K.mark_accepted(a, dst, out, not dense)
+            del dst
         full = counts >= d
-        if lo == 0.0 or full.all():
+        if blo == 0 or full.all():
             break
-        hi = lo
+        bhi = blo
         band += 1
-        hist = K.band_histogram(a, r, full, np.flatnonzero(~full), hi)
-        b = _band_bucket(hist.sum(axis=0), d, counts, full, band)
+        hist = K.band_histogram(a, r, full, np.flatnonzero(~full), bhi)
     return out
+
+
+def _collect_band(a, r, full, blo, bhi, cnt):
+    """The band's candidates, packed and grouped by bucket from the top (``K.band_collect``),
+    and where each bucket starts. ``cnt[strip, q]`` are the exact counts from the histogram."""
+    nstrip, nb = cnt.shape
+    starts = np.zeros(nb * nstrip + 1, np.int64)
+    np.cumsum(cnt.T.ravel(), out=starts[1:])  # bucket-major, strips in order within a bucket
+    m = int(starts[-1])
+    off = np.ascontiguousarray(starts[:-1].reshape(nb, nstrip).T)
+    bstart = np.append(off[0], m)
+    expected = off + cnt
+    dst = np.empty(m, np.uint64)
+    K.band_collect(a, r, full, np.flatnonzero(~full), blo, bhi, off, dst)
+    if not np.array_equal(off, expected):  # the histogram and the scan disagree: a bug
+        raise RuntimeError("prune_symmetric: band layout mismatch (internal error); please report")
+    return dst, bstart
+
+
+def _balanced_order(sizes: np.ndarray) -> np.ndarray:
+    """Buckets largest first, dealt round-robin into one contiguous run per thread, so the
+    static split of a parallel loop gives every thread a similar share of the work."""
+    nthreads = max(1, numba.get_num_threads())
+    by_size = np.argsort(-sizes, kind="stable")
+    return np.concatenate([by_size[t::nthreads] for t in range(nthreads)])
 
 
 def _band_bucket(hist: np.ndarray, d: int, counts: np.ndarray, full: np.ndarray, band: int) -> int:
@@ -141,18 +166,12 @@ def _band_bucket(hist: np.ndarray, d: int, counts: np.ndarray, full: np.ndarray,
     pair (and at most N^2 * ``_BAND_CAP``). Speed only: the greedy's result does not depend on
     where the bands fall. Bucket 0 means "everything that is left"."""
     missing = float(np.minimum(d - counts[~full], d).sum()) / 2.0
-    # bounded, so the band's arrays (36 bytes per candidate while sorted) stay a fraction of A
+    # bounded, so the band (8 bytes per candidate, twice that for a bucket while it is sorted)
+    # stays a fraction of A
     target = min(_BAND_FACTOR * 2.0**band * max(missing, 1.0), max(_BAND_CAP * counts.size**2, 1 << 20))
     above = np.cumsum(hist[::-1])[::-1]  # above[b] = candidates in buckets >= b
     reach = np.flatnonzero(above >= target)
     return int(reach[-1]) if reach.size else 0
-
-
-def _sort_band(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray):
-    """The band's candidates (given in (row, col) order) in the greedy's order: |value|
-    descending, ties by (row, col). A stable radix sort of the values' float32 bits; equal float32
-    keys of different float64 values are re-sorted exactly (see ``K.radix_sort_band``)."""
-    return K.radix_sort_band(vals, rows, cols)
 
 
 def _mask_to_csr(a: np.ndarray, mask: np.ndarray) -> sp.csr_matrix:
