@@ -233,3 +233,33 @@ def test_heterogeneous_rows_exercise_refinement(rng):
     a = random_symmetric(rng, n, zero_frac=0.3, scale_spread=2.5)
     for d in (10, 80):
         np.testing.assert_array_equal(prune_symmetric(a, d), reference_prune(a, d))
+
+
+@pytest.mark.parametrize(
+    "m,key_bits", [(0, 19), (5, 19), (23, 19), (24, 19), (3000, 19), (3000, 9), (3000, 3), (3000, 0)]
+)
+def test_band_sort_kernel_orders_packed_candidates(rng, m, key_bits):
+    # the in-bucket radix sort (insertion sort below 24) against numpy's sort of the packed words:
+    # candidates arrive in (row, column) order, so sorting only the key bits stably must give the
+    # full order; few key bits leave one or both radix passes with a single digit (skipped)
+    from qnewton.linalg import _kernels as K
+
+    flat = np.sort(rng.choice(1000 * 1000, size=m, replace=False))
+    rows, cols = flat // 1000, flat % 1000
+    keys = rng.integers(0, 1 << key_bits, size=m) << (19 - key_bits) if key_bits else np.zeros(m, int)
+    packed = (
+        (keys.astype(np.uint64) << np.uint64(2 * K.IBITS))
+        | (rows.astype(np.uint64) << np.uint64(K.IBITS))
+        | cols.astype(np.uint64)
+    )
+    got = packed.copy()
+    K.sort_band(got, np.array([0, m]), np.array([0]), np.zeros((1, 1)), False)
+    np.testing.assert_array_equal(got, np.sort(packed))
+
+
+def test_refuses_more_rows_than_candidates_can_address(monkeypatch):
+    from qnewton.linalg import _kernels as K
+
+    monkeypatch.setattr(K, "MAX_N", 8)
+    with pytest.raises(ShapeError, match="N <= 8"):
+        prune_symmetric(np.eye(9), 1)

@@ -397,8 +397,6 @@ def row_abs_sums_and_fro2(a):  # pragma: no cover - compiled
     return rows.max(), sq.sum()
 
 
-
-
 @numba.njit(cache=True, parallel=True, nogil=True)
 def band_histogram(a, r, full, open_idx, bhi):  # pragma: no cover - compiled
     """hist[strip, bucket]: exact counts of the candidate pairs (i, j), j >= i, in buckets below
@@ -451,8 +449,8 @@ def _put(a, i, j, r, full, blo, bhi, fbuf, bbuf, pos, dst):  # pragma: no cover 
 def band_collect(a, r, full, open_idx, blo, bhi, off, dst):  # pragma: no cover - compiled
     """Scatter the band's candidates (buckets blo <= b < bhi), packed, into ``dst`` grouped by
     bucket from the top, each bucket in (row, column) order: strip k's candidates of bucket
-    bhi - 1 - q go to dst[off[k, q]:], laid out from the exact histogram. Overwrites ``off`` with the end of each slot so the caller can
-    check that every slot filled exactly."""
+    bhi - 1 - q go to dst[off[k, q]:], laid out from the exact histogram. Overwrites ``off``
+    with the end of each slot so the caller can check that every slot filled exactly."""
     n = a.shape[0]
     nblk = off.shape[0]
     for t in prange(nblk):
