@@ -413,14 +413,16 @@ def band_histogram(a, r, full, open_idx, bhi):  # pragma: no cover - compiled
                 for j in range(i, n):
                     av = abs(a[i, j])
                     bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
-                    hist[blk, bk] += _is_candidate(av, bk, i, j, r, full, 0, bhi)
+                    if _is_candidate(av, bk, i, j, r, full, 0, bhi):  # (branchy measured faster here)
+                        hist[blk, bk] += 1
             else:  # a full row keeps only its top-d entries, and only against open rows
                 for q in range(open_idx.shape[0]):
                     j = open_idx[q]
                     if j > i:
                         av = abs(a[i, j])
                         bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
-                        hist[blk, bk] += _is_candidate(av, bk, i, j, r, full, 0, bhi)
+                        if _is_candidate(av, bk, i, j, r, full, 0, bhi):
+                            hist[blk, bk] += 1
     return hist
 
 
