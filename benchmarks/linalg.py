@@ -128,7 +128,11 @@ def main() -> None:
     sizes = args.sizes or ([1024, 4096] + ([12544] if args.big else []))
     info = machine()
     print_machine(info)
-    prune_symmetric(np.eye(128), 4)  # compile the kernels outside the timed region
+    for dt in args.dtypes:  # compile the kernels outside the timed region
+        small = np.eye(128, dtype=dt) + 0.01
+        prune_symmetric(small, 4)
+        for method, opts in [("lanczos", {}), ("gershgorin", {"eps": 0.5}), ("merikoski", {})]:
+            estimate_condition(small, method, **opts)
     results = {"machine": info, "kappa": [], "pruning": []}
     full_hessian = dnn_hessian_block() if "hessian" in args.matrices else None
     for n in sizes:
