@@ -59,6 +59,7 @@ bench: $(STAMP) data
 	$(BIN)/python benchmarks/curvature.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/linalg.py --big
+	$(BIN)/python benchmarks/prune_interleaved.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist src/*.egg-info
