@@ -20,11 +20,9 @@ import torch
 
 from ._common import PAPER, fmt, new_figure
 from ._run import RunDir
-from .training import ArmResult, ArmSpec, CostSettings, TrainSetup, run_arms
+from .training import ARMS, ArmResult, ArmSpec, CostSettings, TrainSetup, paper_arms, run_arms
 
 __all__ = ["Table4Config", "lm_setup", "run_table4"]
-
-ARMS = ("SGD", "Classical-only", "Quantum-only", "Q-Newton")
 
 
 @dataclass(frozen=True)
@@ -124,26 +122,19 @@ def lm_setup(cfg: Table4Config) -> tuple[TrainSetup, dict[str, Any]]:
 
 
 def arm_specs(cfg: Table4Config) -> list[ArmSpec]:
-    newton = dict(
-        optimizer="newton",
+    return paper_arms(
+        cfg.arms,
+        sgd_lr=cfg.sgd_lr,
+        momentum=cfg.sgd_momentum,
         lr=cfg.newton_lr,
         eps=cfg.eps,
         sgd_steps=cfg.warmup_steps,
-        sgd_lr=cfg.sgd_lr,
-        momentum=cfg.sgd_momentum,
         sparsity=cfg.sparsity,
         curvature="fisher",
         curvature_batch_size=cfg.curvature_batch_size,
         max_block_size=cfg.max_block_size,
         line_search=cfg.line_search,
     )
-    specs = {
-        "SGD": ArmSpec("SGD", "sgd", lr=cfg.sgd_lr, momentum=cfg.sgd_momentum),
-        "Classical-only": ArmSpec("Classical-only", policy="classical", **newton),
-        "Quantum-only": ArmSpec("Quantum-only", policy="quantum", **newton),
-        "Q-Newton": ArmSpec("Q-Newton", policy="hybrid", **newton),
-    }
-    return [specs[a] for a in cfg.arms]
 
 
 def run_table4(cfg: Table4Config, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
@@ -154,7 +145,8 @@ def run_table4(cfg: Table4Config, out: str | Path, *, fresh: bool = False, progr
         arm_specs(cfg),
         setup,
         cfg.costs,
-        steps_for=lambda spec: cfg.sgd_arm_steps if spec.optimizer == "sgd" else cfg.warmup_steps + cfg.newton_steps,
+        sgd_arm_steps=cfg.sgd_arm_steps,
+        newton_arm_steps=cfg.warmup_steps + cfg.newton_steps,
         batch_size=cfg.batch_size,
         run=run,
         eval_every=cfg.eval_every,

@@ -63,6 +63,20 @@ class ArmSpec:
             raise InvalidArgumentError(f"`optimizer` must be 'sgd' or 'newton', got {self.optimizer!r}.")
 
 
+ARMS = ("SGD", "Classical-only", "Quantum-only", "Q-Newton")  # the paper's four methods
+_POLICIES = {"Classical-only": "classical", "Quantum-only": "quantum", "Q-Newton": "hybrid"}
+
+
+def paper_arms(names: Iterable[str], *, sgd_lr: float, momentum: float, **newton: Any) -> list[ArmSpec]:
+    """The arms named (from :data:`ARMS`): plain SGD with ``sgd_lr`` and ``momentum``, and Newton
+    under the classical, quantum or hybrid routing policy, whose SGD warm-up uses the same
+    ``sgd_lr`` and ``momentum``; ``newton`` holds the Newton arms' other :class:`ArmSpec` fields."""
+    specs = {"SGD": ArmSpec("SGD", "sgd", lr=sgd_lr, momentum=momentum)}
+    for name, policy in _POLICIES.items():
+        specs[name] = ArmSpec(name, "newton", policy=policy, sgd_lr=sgd_lr, momentum=momentum, **newton)
+    return [specs[a] for a in names]
+
+
 @dataclass(frozen=True)
 class CostSettings:
     """The cost models every Newton arm prices with (shared so the arms are comparable)."""
@@ -320,7 +334,8 @@ def run_arms(
     setup: TrainSetup,
     costs: CostSettings,
     *,
-    steps_for: Callable[[ArmSpec], int],
+    sgd_arm_steps: int,
+    newton_arm_steps: int,
     batch_size: int,
     run: RunDir,
     eval_every: int,
@@ -328,7 +343,8 @@ def run_arms(
     seed: int,
     progress: bool = True,
 ) -> tuple[dict[str, ArmResult], float | None]:
-    """Run (or resume) every arm of a table and fill in each arm's steps to the target.
+    """Run (or resume) every arm of a table and fill in each arm's steps to the target. The SGD
+    arm runs ``sgd_arm_steps`` steps, a Newton arm ``newton_arm_steps`` (its warm-up included).
 
     Without a given ``target``, the target is the best ``setup.metric`` the SGD arm reaches over
     its whole run (the paper's criterion: the step count at which each method reaches the same
@@ -342,7 +358,7 @@ def run_arms(
             spec,
             setup,
             costs,
-            steps=steps_for(spec),
+            steps=sgd_arm_steps if spec.optimizer == "sgd" else newton_arm_steps,
             batch_size=batch_size,
             run=run,
             checkpoint=ckpt,
