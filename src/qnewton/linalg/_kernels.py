@@ -182,7 +182,7 @@ def _strip_stats(a, strip, i0, i1, res):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True, inline="always")
 def f32_bits(av, fbuf, bbuf):  # pragma: no cover - compiled
     """The bits of a magnitude av >= 0 rounded to float32, as uint32. Monotone non-decreasing in
-    av; the top 12 bits (``>> 19``) are the histogram bucket (16 buckets per octave).
+    av; its top 12 bits are the histogram bucket (``_bucket``: 16 buckets per octave).
     ``fbuf``/``bbuf`` are a 1-element float32 buffer and its uint32 view."""
     fbuf[0] = np.float32(av)
     return bbuf[0]
@@ -255,7 +255,7 @@ def sure_pass(a, r, full, out, mask_mode, hist, exact_symmetric):  # pragma: no 
                     out[i, j] = v if sure else 0
             for j in range(i, n):
                 av = abs(strip[rr, j])
-                bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
+                bk = _bucket(f32_bits(av, fbuf, bbuf))
                 hist[blk, bk] += _is_candidate(av, bk, i, j, r, full, 0, NBUCKET)  # branch-free
             s[i] = c
     return s
@@ -412,7 +412,7 @@ def band_histogram(a, r, full, open_idx, bhi):  # pragma: no cover - compiled
             if not full[i]:
                 for j in range(i, n):
                     av = abs(a[i, j])
-                    bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
+                    bk = _bucket(f32_bits(av, fbuf, bbuf))
                     if _is_candidate(av, bk, i, j, r, full, 0, bhi):  # (branchy measured faster here)
                         hist[blk, bk] += 1
             else:  # a full row keeps only its top-d entries, and only against open rows
@@ -420,7 +420,7 @@ def band_histogram(a, r, full, open_idx, bhi):  # pragma: no cover - compiled
                     j = open_idx[q]
                     if j > i:
                         av = abs(a[i, j])
-                        bk = f32_bits(av, fbuf, bbuf) >> _SHIFT
+                        bk = _bucket(f32_bits(av, fbuf, bbuf))
                         if _is_candidate(av, bk, i, j, r, full, 0, bhi):
                             hist[blk, bk] += 1
     return hist
@@ -440,7 +440,7 @@ def _put(a, i, j, r, full, blo, bhi, fbuf, bbuf, pos, dst):  # pragma: no cover 
     else to a trash slot measured slower: most entries fail the test, which predicts well.)"""
     av = abs(a[i, j])
     bits = f32_bits(av, fbuf, bbuf)
-    bk = bits >> _SHIFT
+    bk = _bucket(bits)
     if _is_candidate(av, bk, i, j, r, full, blo, bhi):
         q = bhi - 1 - bk
         dst[pos[q]] = _pack(bits, i, j)

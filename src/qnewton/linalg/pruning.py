@@ -111,6 +111,7 @@ def _symmetric_greedy(a: np.ndarray, d: int, dense: bool, symmetry_rtol: float |
     # First band: no row is known to be full yet (a superset of candidates is still exact: the
     # greedy rejects the extra ones).
     full = np.zeros(n, np.bool_)
+    open_idx = np.arange(n)  # the rows not full yet
     hist = np.zeros((nstrip, K.NBUCKET), np.int64)
     counts = K.sure_pass(a, r, full, out, not dense, hist, asym == 0.0)
     rkey = r.astype(np.float32).view(np.uint32)  # r's float32 roundings: the greedy compares keys
@@ -121,22 +122,23 @@ def _symmetric_greedy(a: np.ndarray, d: int, dense: bool, symmetry_rtol: float |
         blo = _band_bucket(hist.sum(axis=0), d, counts, full, band)
         cnt = hist[:, blo:bhi][:, ::-1]  # [strip, q]: candidates of bucket bhi - 1 - q
         if cnt.any():
-            dst, bstart = _collect_band(a, r, full, blo, bhi, cnt)
+            dst, bstart = _collect_band(a, r, full, open_idx, blo, bhi, cnt)
             sizes = np.diff(bstart)
             K.sort_band(dst, bstart, _balanced_order(sizes), a, exact)
             K.greedy_band(a, dst, bstart, bhi, counts, r, rkey, d)
             K.mark_accepted(a, dst, out, not dense)
             del dst
         full = counts >= d
-        if blo == 0 or full.all():
+        open_idx = np.flatnonzero(~full)
+        if blo == 0 or open_idx.size == 0:
             break
         bhi = blo
         band += 1
-        hist = K.band_histogram(a, r, full, np.flatnonzero(~full), bhi)
+        hist = K.band_histogram(a, r, full, open_idx, bhi)
     return out
 
 
-def _collect_band(a, r, full, blo, bhi, cnt):
+def _collect_band(a, r, full, open_idx, blo, bhi, cnt):
     """The band's candidates, packed and grouped by bucket from the top (``K.band_collect``),
     and where each bucket starts. ``cnt[strip, q]`` are the exact counts from the histogram."""
     nstrip, nb = cnt.shape
@@ -147,7 +149,7 @@ def _collect_band(a, r, full, blo, bhi, cnt):
     bstart = np.append(off[0], m)
     expected = off + cnt
     dst = np.empty(m, np.uint64)
-    K.band_collect(a, r, full, np.flatnonzero(~full), blo, bhi, off, dst)
+    K.band_collect(a, r, full, open_idx, blo, bhi, off, dst)
     if not np.array_equal(off, expected):  # the histogram and the scan disagree: a bug
         raise RuntimeError("prune_symmetric: band layout mismatch (internal error); please report")
     return dst, bstart
