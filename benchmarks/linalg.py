@@ -78,6 +78,15 @@ def dnn_hessian_block(seed: int = 0) -> np.ndarray:
     return res["fc1.weight"].matrix.numpy()
 
 
+def regularized_block(full: np.ndarray, n: int, dtype, eps: float) -> np.ndarray:
+    """A copy of the leading n x n block of ``full`` in ``dtype``, + eps*I (the ``hessian`` test
+    matrix). Always a copy: at n = N in full's own dtype a view would add eps to ``full`` itself,
+    and every later block would carry it twice."""
+    a = np.array(full[:n, :n], dtype=dtype, order="C", copy=True)
+    a.flat[:: n + 1] += eps
+    return a
+
+
 def exact_kappa_symmetric(a: np.ndarray) -> float:
     ev = np.linalg.eigvalsh(a.astype(np.float64))
     return float(np.abs(ev).max() / np.abs(ev).min())
@@ -143,8 +152,7 @@ def main() -> None:
                     a, kappa = hessian_like(n, eps, np.dtype(dt))
                 else:
                     eps = args.eps
-                    a = np.ascontiguousarray(full_hessian[:n, :n], dtype=dt)
-                    a.flat[:: n + 1] += eps
+                    a = regularized_block(full_hessian, n, dt, eps)
                     kappa = exact_kappa_symmetric(a)
                 for method, opts in [
                     ("lanczos", {}),

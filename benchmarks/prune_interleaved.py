@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from _common import machine, markdown_table, print_machine
-from linalg import dnn_hessian_block, hessian_like
+from linalg import dnn_hessian_block, hessian_like, regularized_block
 from qnewton.linalg import prune_symmetric
 
 
@@ -37,8 +37,7 @@ def main() -> None:
     info = machine()
     print_machine(info)
     n, dt = args.n, np.dtype(args.dtype)
-    hess = np.ascontiguousarray(dnn_hessian_block()[:n, :n], dtype=dt)
-    hess.flat[:: n + 1] += args.eps
+    hess = regularized_block(dnn_hessian_block(), n, dt, args.eps)
     matrices = {"synthetic": hessian_like(n, args.eps, dt)[0], "hessian": hess}
     rows, records = [], []
     for kind, a in matrices.items():
