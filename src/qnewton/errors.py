@@ -27,6 +27,7 @@ __all__ = [
     "IllConditionedWarning",
     "IndefiniteMatrixWarning",
     "InvalidArgumentError",
+    "MemoryBudgetError",
     "MissingDependencyError",
     "NonFiniteError",
     "NotPositiveDefiniteError",
@@ -90,6 +91,10 @@ class ConvergenceError(QNewtonError, ArithmeticError):
 
 
 # --- environment -------------------------------------------------------------------------------
+
+
+class MemoryBudgetError(QNewtonError, MemoryError):
+    """A dense matrix would not fit the memory budget; the message names it and the ways out."""
 
 
 class MissingDependencyError(QNewtonError, ImportError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .._validation import check_int_range
+from .._validation import check_fraction, check_int_range, check_positive
 from ..errors import InvalidArgumentError
 
 __all__ = ["CurvatureConfig"]
@@ -40,6 +40,14 @@ class CurvatureConfig:
         math_sdpa: run ``scaled_dot_product_attention`` with its math backend while computing
             curvature: the fused CPU/GPU kernels have no double-backward or forward-mode formulas.
         check_finite: raise ``NonFiniteError`` on NaN/Inf in loss, gradients or curvature.
+        dense_budget_bytes: the most memory one dense n x n block may take when a route asks for
+            it (``MemoryBudgetError`` above it, naming the block and the ways out). ``None``:
+            ``dense_memory_fraction`` of the memory available when the block is formed.
+        dense_memory_fraction: see ``dense_budget_bytes``; in (0, 1].
+        structure_rtol: an exact-Hessian block is treated as its own generalized Gauss-Newton
+            (the low-rank form of a layer whose outputs are linear in its weights) when one
+            Hessian-vector product with a random direction matches the GGN product to this relative
+            error. ``None``: 1e-4 for float32, 1e-9 for float64.
     """
 
     chunk_size: int | None = None
@@ -52,6 +60,9 @@ class CurvatureConfig:
     max_dense_size: int = 16384
     math_sdpa: bool = True
     check_finite: bool = True
+    dense_budget_bytes: int | None = None
+    dense_memory_fraction: float = 0.5
+    structure_rtol: float | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_size is not None:
@@ -62,6 +73,11 @@ class CurvatureConfig:
         if self.curvature_batch_size is not None:
             check_int_range(self.curvature_batch_size, "curvature_batch_size", 1, _BIG)
         check_int_range(self.max_dense_size, "max_dense_size", 1, _BIG)
+        if self.dense_budget_bytes is not None:
+            check_int_range(self.dense_budget_bytes, "dense_budget_bytes", 1, _BIG, "Give bytes, e.g. 8 * 2**30.")
+        check_fraction(self.dense_memory_fraction, "dense_memory_fraction")
+        if self.structure_rtol is not None:
+            check_positive(self.structure_rtol, "structure_rtol")
         for field, allowed in (
             ("hvp_mode", ("rev-rev", "fwd-rev")),
             ("vectorize", ("auto", "vmap", "loop")),

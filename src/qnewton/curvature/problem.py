@@ -110,11 +110,13 @@ class LossProblem:
                 )
             fn = _criterion_loss(criterion)
             self.form = "criterion"
+            self.criterion: Callable[..., torch.Tensor] | None = criterion
         else:
             if not callable(forward_loss):
                 raise InvalidArgumentError("`forward_loss` must be callable as forward_loss(model, batch).")
             fn = forward_loss
             self.form = "forward_loss"
+            self.criterion = None
         self.model = model
         self._module = _ForwardLossModule(model, fn)
 
@@ -215,6 +217,29 @@ class LossProblem:
                 f"a `forward_loss` for a transformers model returns `model(**batch).loss`."
             )
         return out.reshape(())
+
+    def outputs(self, params: Mapping[str, torch.Tensor], inputs: Batch) -> torch.Tensor:
+        """``f(params; inputs)``: the model's outputs with its parameters replaced by ``params``
+        (criterion problems only; the loss is ``criterion(f, targets)``). The generalized
+        Gauss-Newton needs this split of the loss into the network f and the loss on its outputs."""
+        if self.criterion is None:
+            raise InvalidArgumentError(
+                "this problem was built from `forward_loss`, which does not separate the network's "
+                "outputs from the loss on them; the generalized Gauss-Newton needs "
+                "LossProblem(model, criterion) with criterion(outputs, targets)."
+            )
+        if isinstance(inputs, Mapping):
+            out = functional_call(self.model, dict(params), (), dict(inputs))
+        elif isinstance(inputs, (tuple, list)):
+            out = functional_call(self.model, dict(params), tuple(inputs))
+        else:
+            out = functional_call(self.model, dict(params), (inputs,))
+        if not isinstance(out, torch.Tensor):
+            raise ShapeError(
+                f"the model returns {type(out).__name__}; the generalized Gauss-Newton needs a tensor of "
+                f"outputs (wrap the model so that it returns, e.g., the logits)."
+            )
+        return out
 
     def __repr__(self) -> str:
         return (
