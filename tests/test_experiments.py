@@ -73,9 +73,13 @@ def test_files_and_manifest(reproduced, name):
 
 def test_table3_fields(reproduced):
     res = json.loads((reproduced / "table3" / "results.json").read_text())
-    assert set(res["arms"]) == {"SGD", "Classical-only", "Quantum-only", "Q-Newton"}
+    assert set(res["arms"]) == {"SGD", "Classical-only", "Best-classical", "Quantum-only", "Q-Newton"}
     table = {r["method"]: r for r in res["table"]}
     assert table["Classical-only"]["routes_quantum"] == 0 and table["Quantum-only"]["routes_classical"] == 0
+    assert (
+        table["Classical-only"]["routes_taken"].startswith("cholesky")
+        and "qlsa" not in table["Best-classical"]["routes_taken"]
+    )
     assert table["Quantum-only"]["quantum_modeled_s_total"] > 0
     for arm in res["arms"].values():
         for s in arm["steps"]:

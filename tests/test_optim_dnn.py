@@ -25,6 +25,7 @@ def train_hybrid(dataset: str, steps: int):
         sgd_steps=2,
         sgd_momentum=0.9,
         policy="hybrid",
+        routes=("cholesky", "qlsa"),  # the paper's scheme: dense LU against the QLSA
         classical_cost=ClassicalCostModel(c=1e-11),
         quantum_cost=QuantumCostModel(gate_time="ghz"),
     )
@@ -39,16 +40,17 @@ def train_hybrid(dataset: str, steps: int):
 
 
 def check_hybrid(opt: QNewton, losses: list[float], acc: float) -> None:
-    routes = {r.route for r in opt.decisions}
-    assert routes == {"classical", "quantum"}  # both routes taken, each where it was cheaper
+    kinds = {r.kind for r in opt.decisions}
+    assert kinds == {"classical", "quantum"}  # both routes taken, each where it was cheaper
     for r in opt.decisions:
         cheaper = "quantum" if r.quantum_cost_s < r.classical_cost_s else "classical"
-        assert r.route == cheaper and "cheaper" in r.reason
+        assert r.kind == cheaper and "cheapest" in r.reason
+        assert r.route == {"quantum": "qlsa", "classical": "cholesky"}[cheaper] == r.route_paper
         assert r.kappa >= 1 and r.d >= 1 and r.classical_cost_basis.endswith("prediction")
         text = r.explain()
         assert "modeled" in text and r.block in text
     big = max(opt.decisions, key=lambda r: r.n)
-    assert big.route == "quantum"  # C N^3 grows faster than the modeled QLSA cost
+    assert big.kind == "quantum"  # C N^3 grows faster than the modeled QLSA cost
     assert losses[-1] < losses[0] and acc > 0.3
 
 

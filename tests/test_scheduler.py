@@ -7,6 +7,7 @@ from conftest import spd_with_spectrum
 from qnewton.cost import ClassicalCostModel, QuantumCostModel
 from qnewton.errors import InvalidArgumentError
 from qnewton.linalg import prune_symmetric, quantum_sparsity, regularize
+from qnewton.routes import QuantumRouteConfig
 from qnewton.scheduler import (
     BlockTask,
     DecisionRecord,
@@ -26,7 +27,19 @@ def psd_block(rng, n=120, rank=40):
 
 
 def config(**kw):
-    base = dict(classical_cost=ClassicalCostModel(c=1e-11), quantum_cost=QuantumCostModel(gate_time="ghz"))
+    """The paper's two-route scheduler (dense Cholesky vs the pruned QLSA), quantum options flat."""
+    q = {"cost": QuantumCostModel(gate_time="ghz")}
+    for key, name in (
+        ("sparsity", "sparsity"),
+        ("kappa_method", "kappa_method"),
+        ("pruned_indefinite", "pruned_indefinite"),
+        ("quantum_solver", "solver"),
+    ):
+        if key in kw:
+            q[name] = kw.pop(key)
+    base = dict(
+        classical_cost=ClassicalCostModel(c=1e-11), routes=("cholesky", "qlsa"), quantum=QuantumRouteConfig(**q)
+    )
     base.update(kw)
     return SchedulerConfig(**base)
 
@@ -49,7 +62,7 @@ def test_config_validation():
     with pytest.raises(InvalidArgumentError, match="policy"):
         SchedulerConfig(policy="fastest")
     with pytest.raises(InvalidArgumentError, match="kappa_method"):
-        SchedulerConfig(kappa_method="guess")
+        QuantumRouteConfig(kappa_method="guess")
     with pytest.raises(InvalidArgumentError, match="eps"):
         RegularizationSpec(eps=0.0)
 
@@ -59,7 +72,8 @@ def test_classical_policy_solves_the_regularized_block(rng):
     out = Scheduler(config(policy="classical", regularization=RegularizationSpec(0.5))).run(BlockTask(3, 0, "w", h, g))
     np.testing.assert_allclose(out.direction, np.linalg.solve(h + 0.5 * np.eye(120), g), rtol=1e-9)
     r = out.record
-    assert (r.route, r.reason, r.step, r.block, r.n) == ("classical", "policy=classical", 3, "w", 120)
+    assert (r.route, r.kind, r.step, r.block, r.n) == ("cholesky", "classical", 3, "w", 120)
+    assert r.reason.startswith("policy=classical: cholesky cheapest classical route")
     assert r.quantum_cost_s is None and r.kappa is None  # not priced: the classical baseline is not slowed
     assert r.step_time_basis == "measured" and r.step_time_s == r.solve_measured_s
 
@@ -90,10 +104,10 @@ def test_quantum_policy_solves_the_pruned_regularized_block(rng, mode):
         assert r.pd_shift == 0.0
     else:  # pruning pushed eigenvalues below eps: the shift restores lambda_min >= eps
         assert r.pd_shift > 0 and lam[0] + r.pd_shift >= 1.0 * (1 - 1e-9)
-        assert "shifted" in r.notes
+        assert "shifted" in r.quantum_notes
     q = p + r.pd_shift * np.eye(120)
     np.testing.assert_allclose(out.direction, np.linalg.solve(q, g), rtol=1e-7)
-    assert r.route == "quantum" and r.d_requested == 12 and r.d <= 13
+    assert r.route == "qlsa" and r.kind == "quantum" and r.d_requested == 12 and r.d <= 13
     assert r.kappa == pytest.approx(np.linalg.cond(q), rel=1e-2)
     assert r.step_time_basis == "modeled" and r.step_time_s == r.solve_modeled_s == r.quantum_cost_s
     assert r.alpha >= 1 and r.quantum_queries > 0 and r.quantum_qubits > 0
@@ -123,10 +137,10 @@ def test_hybrid_takes_the_cheaper_route(rng, c, expected):
     h, g = psd_block(rng), rng.standard_normal(120)
     out = Scheduler(config(classical_cost=ClassicalCostModel(c=c))).run(BlockTask(0, 0, "w", h, g))
     r = out.record
-    assert r.route == expected and "cheaper" in r.reason
+    assert r.kind == expected and "cheapest" in r.reason
     cheaper = min(r.classical_cost_s, r.quantum_cost_s)
     assert (r.classical_cost_s if expected == "classical" else r.quantum_cost_s) == cheaper
-    assert "quantum" in r.explain() and "classical" in r.explain()
+    assert "quantum" in r.explain() and "classical" in r.explain() and "Cholesky" in r.explain()
 
 
 def test_indefinite_pruned_block_falls_back_to_exact_kappa(rng):
@@ -138,7 +152,7 @@ def test_indefinite_pruned_block_falls_back_to_exact_kappa(rng):
         pruned_indefinite="solve",
     )
     r = Scheduler(cfg).run(BlockTask(0, 0, "w", h, rng.standard_normal(60))).record
-    assert r.kappa_method == "exact" and "indefinite" in r.notes
+    assert r.kappa_method == "exact" and "indefinite" in r.quantum_notes
     p = prune_symmetric(regularize(h, 0.01), 10)
     assert r.kappa == pytest.approx(np.linalg.cond(p), rel=1e-6)
 
@@ -179,4 +193,4 @@ def test_hopelessly_ill_conditioned_block_goes_classical(rng):
     cfg = config(regularization=RegularizationSpec(1e-300), sparsity=SparsitySpec(d=1), pruned_indefinite="solve")
     r = Scheduler(cfg).run(BlockTask(0, 0, "w", h, np.ones(20))).record
     assert r.kappa == pytest.approx(1e300, rel=1e-6)
-    assert r.route == "classical" and r.quantum_cost_s > 1e250
+    assert r.kind == "classical" and r.quantum_cost_s > 1e250

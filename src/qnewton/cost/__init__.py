@@ -21,11 +21,13 @@ from __future__ import annotations
 from .classical import (
     Calibration,
     ClassicalCostModel,
+    GemmCostModel,
     cache_dir,
     calibrate_classical,
     fit_cubic_constant,
     load_calibration,
     measure_cholesky_solve,
+    measure_gemm,
     save_calibration,
 )
 from .curves import Crossover, find_crossover
@@ -56,6 +58,7 @@ __all__ = [
     "CostModel",
     "Crossover",
     "GateTime",
+    "GemmCostModel",
     "QuantumCostModel",
     "QueryModel",
     "amplitude_estimation_calls",
@@ -75,6 +78,7 @@ __all__ = [
     "logical_qubits",
     "max_row_nnz",
     "measure_cholesky_solve",
+    "measure_gemm",
     "query_model_names",
     "resolve_gate_time",
     "save_calibration",

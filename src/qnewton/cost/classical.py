@@ -37,19 +37,21 @@ from .._machine import cpu_name
 from .._validation import check_int_range, check_positive
 from ..errors import InvalidArgumentError, QNewtonWarning
 from ._inputs import warn_outside_package
-from .estimate import CostEstimate, Route
+from .estimate import CostEstimate, RouteKind
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_SIZES",
     "Calibration",
     "ClassicalCostModel",
+    "GemmCostModel",
     "cache_dir",
     "calibrate_classical",
     "calibration_key",
     "fit_cubic_constant",
     "load_calibration",
     "measure_cholesky_solve",
+    "measure_gemm",
     "save_calibration",
 ]
 
@@ -210,12 +212,14 @@ def measure_cholesky_solve(
     return max(best, 1e-12)
 
 
-def calibration_key(dtype: str = "float64") -> str:
-    """Cache key: CPU model, architecture, CPU count, torch/scipy versions, dtype, thread count."""
-    return (
+def calibration_key(dtype: str = "float64", kernel: str = "cholesky") -> str:
+    """Cache key: CPU model, architecture, CPU count, torch/scipy versions, dtype, thread count (and
+    the timed kernel when it is not the Cholesky solve)."""
+    key = (
         f"cpu={cpu_name()}; arch={platform.machine()}; cpus={os.cpu_count()}; torch={torch.__version__}; "
         f"scipy={scipy.__version__}; dtype={dtype}; threads={torch.get_num_threads()}"
     )
+    return key if kernel == "cholesky" else f"{key}; kernel={kernel}"
 
 
 def cache_dir() -> Path:
@@ -289,12 +293,14 @@ def calibrate_classical(
     *,
     backends: Sequence[str] = BACKENDS,
     measure: Callable[..., float] | None = None,
+    kernel: str = "cholesky",
 ) -> Calibration:
     """Time Cholesky factor + solve at ``sizes`` and fit C in t = C N^3 (no cache involved).
 
     At each size the faster backend counts (the routed classical solver would use it).
     ``measure(n, backend, dtype, repeats)`` defaults to :func:`measure_cholesky_solve`; pass
-    another to calibrate a different solver or to test with synthetic timings.
+    another to calibrate a different solver or to test with synthetic timings; ``kernel`` names it
+    in the cache key (``"gemm"`` for :class:`GemmCostModel`).
     """
     sizes = tuple(check_int_range(s, "sizes", 2, 20_000) for s in sizes)
     if len(sizes) == 0:
@@ -324,7 +330,7 @@ def calibrate_classical(
         backends=best_backend,
         timings=timings,
         rel_rms=rms,
-        key=calibration_key(dtype),
+        key=calibration_key(dtype, kernel),
         dtype=dtype,
         threads=torch.get_num_threads(),
         repeats=repeats,
@@ -365,7 +371,7 @@ class ClassicalCostModel:
     cache_dir: str | os.PathLike | None = None
     _calibration: Calibration | None = field(default=None, init=False, repr=False, compare=False)
 
-    route: ClassVar[Route] = "classical"
+    route: ClassVar[RouteKind] = "classical"
 
     def __post_init__(self) -> None:
         if self.c is not None:
@@ -467,3 +473,94 @@ class ClassicalCostModel:
             terms={"cholesky": seconds},
             details=details,
         )
+
+
+def measure_gemm(
+    n: int,
+    backend: str = "torch",
+    dtype: str = "float32",
+    repeats: int = 3,
+    *,
+    timer: Callable[[], float] = time.perf_counter,
+    budget_s: float = 1.0,
+) -> float:
+    """Best of ``repeats`` wall-clock seconds of one n x n x n matrix product (``torch.mm``)."""
+    n = check_int_range(n, "n", 1, 100_000)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype))
+    b = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype))
+    a @ b  # warm-up
+    best, spent = math.inf, 0.0
+    for _ in range(check_int_range(repeats, "repeats", 1, 1000)):
+        t0 = timer()
+        a @ b
+        dt = timer() - t0
+        best, spent = min(best, dt), spent + dt
+        if spent > budget_s:
+            break
+    return max(best, 1e-12)
+
+
+@dataclass(frozen=True)
+class GemmCostModel:
+    """Predicted seconds of dense matrix-product work: t = c x flops (2 m n k per product).
+
+    The structured routes (Woodbury's r x r Gram matrix, a Kronecker-formed dense block, vector
+    work) are priced by their floating-point operation count at this machine's measured GEMM rate:
+    c is fitted to timed n x n x n products (``torch.mm``) and cached like the Cholesky constant
+    (key: machine, versions, dtype, threads, ``kernel=gemm``). Pass ``c`` (seconds per flop) to fix
+    it. A prediction, never a measurement: estimates carry ``basis``.
+
+    Example:
+        >>> GemmCostModel(c=1e-11).seconds(2e9)
+        0.02
+    """
+
+    c: float | None = None
+    dtype: str = "float32"
+    sizes: tuple[int, ...] = (256, 512, 1024)
+    repeats: int = 3
+    cache: bool = True
+    cache_dir: str | os.PathLike | None = None
+    _calibration: Calibration | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.c is not None:
+            object.__setattr__(self, "c", check_positive(self.c, "c"))
+        if self.dtype not in _DTYPES:
+            raise InvalidArgumentError(f"`dtype` must be one of {', '.join(_DTYPES)}, got {self.dtype!r}.")
+        object.__setattr__(self, "sizes", tuple(check_int_range(s, "sizes", 2, 20_000) for s in self.sizes))
+
+    @property
+    def basis(self) -> str:
+        return "assumed-prediction" if self.c is not None else "calibrated-prediction"
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The timed products behind c (None when ``c`` was given); measured or loaded on first use."""
+        if self.c is not None:
+            return None
+        if self._calibration is None:
+            key = calibration_key(self.dtype, "gemm")
+            cal = load_calibration(key, self.cache_dir) if self.cache else None
+            if cal is None or cal.sizes != self.sizes:
+                cal = calibrate_classical(
+                    self.sizes, self.dtype, self.repeats, backends=("torch",), measure=measure_gemm, kernel="gemm"
+                )
+                if self.cache:
+                    save_calibration(cal, self.cache_dir)
+            object.__setattr__(self, "_calibration", cal)
+        return self._calibration
+
+    @property
+    def seconds_per_flop(self) -> float:
+        """c: the n x n x n product's fitted C N^3 is 2 N^3 flops, so c = C / 2."""
+        if self.c is not None:
+            return self.c
+        cal = self.calibration
+        assert cal is not None
+        return cal.c / 2.0
+
+    def seconds(self, flops: float) -> float:
+        """Predicted seconds of ``flops`` floating-point operations of GEMM-like work."""
+        return float(flops) * self.seconds_per_flop

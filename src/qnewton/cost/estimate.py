@@ -22,11 +22,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["BASES", "Basis", "CostEstimate", "CostModel"]
+__all__ = ["BASES", "Basis", "CostEstimate", "CostModel", "RouteKind"]
 
-# Same values as qnewton.solvers.base.Route; not imported from there because the solvers import
-# this package (an import cycle through qnewton.solvers.__init__).
-Route = Literal["classical", "quantum"]
+#: The two kinds of route a block solve can take (the solvers and routes import it from here).
+RouteKind = Literal["classical", "quantum"]
 Basis = Literal["measured", "modeled", "calibrated-prediction", "assumed-prediction"]
 #: The allowed values of :attr:`CostEstimate.basis`, with their meaning.
 BASES: Mapping[str, str] = MappingProxyType(
@@ -55,7 +54,7 @@ class CostEstimate:
         details: everything else a user may want to check (alpha, clamped kappa, C, sources, ...).
     """
 
-    route: Route
+    route: RouteKind
     model: str
     basis: Basis
     seconds: float | np.ndarray
@@ -135,7 +134,7 @@ class CostModel(Protocol):
     models only need ``route``, ``name`` and ``estimate``.
     """
 
-    route: Route
+    route: RouteKind
 
     @property
     def name(self) -> str:  # pragma: no cover - protocol

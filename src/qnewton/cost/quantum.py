@@ -11,7 +11,7 @@ from .._validation import check_fraction, check_int_range
 from ..errors import InvalidArgumentError
 from ._inputs import as_float_array, out, require_at_least
 from .encoding import default_ancillas, logical_qubits
-from .estimate import CostEstimate, Route
+from .estimate import CostEstimate, RouteKind
 from .gate_times import GateTime, resolve_gate_time
 from .queries import QueryModel, get_query_model
 from .readout import AMPLITUDE_ESTIMATION_SUCCESS, amplitude_estimation_calls, tomography_copies
@@ -67,7 +67,7 @@ class QuantumCostModel:
     ancillas: int | None = None
     count_state_prep: bool = False
 
-    route: ClassVar[Route] = "quantum"
+    route: ClassVar[RouteKind] = "quantum"
 
     def __post_init__(self) -> None:
         qm = get_query_model(self.query_model)

@@ -298,9 +298,11 @@ class DenseBlock(CurvatureBlock):
 class HessianBlock(CurvatureBlock):
     """An exact Hessian block of the mean loss: products by double backward (``BlockHvp``).
 
-    Its low-rank form is the block's GGN factor, used only after one product with a random
+    Its exact factorization is the block's GGN factor, used only after one product with a random
     direction has matched the GGN's to ``CurvatureConfig.structure_rtol`` (true for any block
-    whose network outputs are linear in its variables: every layer of a ReLU MLP).
+    whose network outputs are linear in its variables: every layer of a ReLU MLP). From then on
+    the block's products, dense form and low-rank solves go through that factor (the same matrix,
+    at a fraction of the cost of double backward); ``stats["structure"]`` records the check.
     """
 
     kind = "hessian"
@@ -315,13 +317,25 @@ class HessianBlock(CurvatureBlock):
         gradient: torch.Tensor | None = None,
         act_bytes: int = 0,
         candidate: Callable[[], tuple[LowRank | None, str]] | None = None,
+        graph: _SharedGradientGraph | None = None,
     ) -> None:
-        super().__init__(block.name, block.size, block.dtype, block.device, config=config, block=block, gradient=gradient)
+        super().__init__(
+            block.name, block.size, block.dtype, block.device, config=config, block=block, gradient=gradient
+        )
         self._engine = BlockHvp(problem, batch, block, config)
         self._act_bytes = act_bytes
         self._candidate = candidate
+        self._graph = graph
 
     def _products(self, V: torch.Tensor) -> torch.Tensor:
+        f = self.factor()
+        if f is not None:
+            return f.matmat(V)
+        return self._hvp(V)
+
+    def _hvp(self, V: torch.Tensor) -> torch.Tensor:
+        if self._graph is not None and V.shape[1] <= 4 and self.config.hvp_mode == "rev-rev":
+            return self._graph.hvp(self.block, V)  # type: ignore[arg-type]
         chunk = self.config.chunk_size or 64
         if V.shape[1] <= chunk:
             return self._engine.rows(V.T.contiguous()).T
@@ -337,7 +351,7 @@ class HessianBlock(CurvatureBlock):
             return None, why
         gen = torch.Generator(device="cpu").manual_seed(12345)
         v = torch.randn(self.n, 1, generator=gen, dtype=torch.float64).to(self.torch_dtype).to(self.device)
-        hv = self._torch_matmat(v)
+        hv = self._hvp(v)
         gv = lr.matmat(v)
         scale = float(hv.norm())
         rel = float((hv - gv).norm()) / scale if scale > 0 else float((hv - gv).norm())
@@ -386,7 +400,9 @@ class GGNBlock(CurvatureBlock):
                 "outputs and the loss on them are separate; a forward_loss problem can use 'hessian' or "
                 "'fisher'."
             )
-        super().__init__(block.name, block.size, block.dtype, block.device, config=config, block=block, gradient=gradient)
+        super().__init__(
+            block.name, block.size, block.dtype, block.device, config=config, block=block, gradient=gradient
+        )
         self.psd = True
         self._problem, self._batch, self._candidate = problem, batch, candidate
         self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -462,7 +478,9 @@ class EmpiricalFisherBlock(CurvatureBlock):
         gradient: torch.Tensor | None = None,
         candidate: Callable[[], tuple[LowRank | None, str]] | None = None,
     ) -> None:
-        super().__init__(block.name, block.size, block.dtype, block.device, config=config, block=block, gradient=gradient)
+        super().__init__(
+            block.name, block.size, block.dtype, block.device, config=config, block=block, gradient=gradient
+        )
         self.psd = True
         self._problem, self._batch, self._candidate = problem, batch, candidate
         self._gradients: LowRank | None = None
@@ -483,7 +501,9 @@ class EmpiricalFisherBlock(CurvatureBlock):
                     chunk = sample_chunk_size(self.config, b, blk.size, isz, act)
                 parts = [
                     blk.flatten(g, batch_dims=1)
-                    for _, _, g in per_sample_gradient_chunks(problem, self._batch, blk.param_names, b, chunk, self.config)
+                    for _, _, g in per_sample_gradient_chunks(
+                        problem, self._batch, blk.param_names, b, chunk, self.config
+                    )
                 ]
                 G = torch.cat(parts) if len(parts) > 1 else parts[0]
                 if self.config.check_finite:
@@ -533,6 +553,59 @@ class LazyCurvature:
 
     def __len__(self) -> int:
         return len(self.blocks)
+
+
+class _SharedGradientGraph:
+    """The gradient of the mean loss with its graph, built once per step for every block.
+
+    A few Hessian-vector products per block (the structure check, CG iterations) then cost one
+    backward pass each through this graph, instead of a gradient graph per block (``BlockHvp``,
+    which vectorizes many products at once and still forms dense blocks).
+    """
+
+    def __init__(self, problem: LossProblem, batch: Batch) -> None:
+        self._problem, self._batch = problem, batch
+        self._params: dict[str, torch.Tensor] | None = None
+        self._grads: dict[str, torch.Tensor] = {}
+
+    def _build(self) -> None:
+        if self._params is None:
+            params = {k: v.detach().requires_grad_(True) for k, v in self._problem.detached_params().items()}
+            with torch.enable_grad():
+                loss = self._problem.loss(params, self._batch)
+                grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
+            self._params = params
+            self._grads = {k: g for k, g in zip(params, grads) if g is not None}
+
+    def hvp(self, block: ParamBlock, V: torch.Tensor) -> torch.Tensor:
+        """H_bb V for V of shape (n, k)."""
+        self._build()
+        assert self._params is not None
+        names = [k for k in block.param_names if k in self._grads]
+        if not names:  # the loss does not depend on the block: its Hessian is zero
+            return torch.zeros_like(V)
+        g = torch.cat([self._grads[k].reshape(-1) for k in block.param_names if k in self._grads])
+        ps = [self._params[k] for k in names]
+        k = V.shape[1]
+        with torch.enable_grad():
+            if k == 1:
+                parts = torch.autograd.grad(g, ps, V[:, 0], retain_graph=True, allow_unused=True)
+                rows = torch.cat([_flat(q, p) for p, q in zip(ps, parts)])[None]
+            else:
+                try:
+                    parts = torch.autograd.grad(
+                        g, ps, V.T.contiguous(), retain_graph=True, is_grads_batched=True, allow_unused=True
+                    )
+                    rows = torch.cat([_flat(q, p, k) for p, q in zip(ps, parts)], 1)
+                except RuntimeError:  # an op without a batching rule: one product at a time
+                    return torch.cat([self.hvp(block, V[:, j : j + 1]) for j in range(k)], 1)
+        return rows.detach().T
+
+
+def _flat(q: torch.Tensor | None, p: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    if q is None:
+        q = torch.zeros((k, *p.shape) if k else p.shape, dtype=p.dtype, device=p.device)
+    return q.reshape(k, -1) if k else q.reshape(-1)
 
 
 class _SharedFactors:
@@ -609,12 +682,13 @@ def curvature_blocks(
     t1 = time.perf_counter()
     factor_kind = "fisher" if kind == "empirical_fisher" else "ggn"
     shared = _SharedFactors(problem, cbatch, blks, factor_kind)
+    graph = _SharedGradientGraph(problem, cbatch) if kind == "hessian" else None
     out: dict[str, CurvatureBlock] = {}
     for blk in blks:
         cand = (lambda name=blk.name: shared.get(name)) if blk.name in shared.sites else None
         common = {"config": config, "gradient": grads[blk.name], "candidate": cand}
         if kind == "hessian":
-            out[blk.name] = HessianBlock(problem, cbatch, blk, act_bytes=act * bc // max(b, 1), **common)
+            out[blk.name] = HessianBlock(problem, cbatch, blk, act_bytes=act * bc // max(b, 1), graph=graph, **common)
         elif kind == "ggn":
             out[blk.name] = GGNBlock(problem, cbatch, blk, **common)
         else:

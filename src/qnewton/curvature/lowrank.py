@@ -66,6 +66,10 @@ class LowRank:
         """(U U^T) V."""
         return self.expand(self.project(V))
 
+    def to(self, dtype: torch.dtype) -> LowRank:  # pragma: no cover - abstract
+        """The same factor in another dtype (e.g. float64 for a Woodbury solve)."""
+        raise NotImplementedError
+
     # floating-point operation counts (multiply-adds count 2), for the cost models
     def flops_gram(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -102,6 +106,9 @@ class ExplicitLowRank(LowRank):
             raise ShapeError(f"`U` must be 2-D (n, r), got shape {tuple(self.U.shape)}.")
         self.n, self.rank = int(self.U.shape[0]), int(self.U.shape[1])
         self.dtype, self.device = self.U.dtype, self.U.device
+
+    def to(self, dtype: torch.dtype) -> ExplicitLowRank:
+        return ExplicitLowRank(self.U.to(dtype))
 
     def project(self, V: torch.Tensor) -> torch.Tensor:
         return self.U.T @ V
@@ -171,6 +178,9 @@ class KroneckerLowRank(LowRank):
         self.rank = int(b * c)
         self.dtype, self.device = self.G.dtype, self.G.device
 
+    def to(self, dtype: torch.dtype) -> KroneckerLowRank:
+        return KroneckerLowRank(self.A.to(dtype), self.G.to(dtype), weight=self.weight, bias=self.bias)
+
     @property
     def _nw(self) -> int:
         return self.out * self.n_in if self.weight else 0
@@ -178,24 +188,22 @@ class KroneckerLowRank(LowRank):
     def project(self, V: torch.Tensor) -> torch.Tensor:
         k = V.shape[1]
         b, c, _ = self.G.shape
-        out = torch.zeros((b, c, k), dtype=V.dtype, device=V.device)
+        Vt = V.T  # (k, n): batched matrix products over the k columns, no einsum planning
+        AW = torch.zeros((b, self.out, k), dtype=V.dtype, device=V.device)
         if self.weight:
-            W = V[: self._nw].reshape(self.out, self.n_in, k)
-            # g_sc^T W_k a_s, contracted in the cheaper order: (A W^T) first, then with G
-            AW = torch.einsum("si,oik->sok", self.A, W)
-            out += torch.einsum("sco,sok->sck", self.G, AW)
+            W = Vt[:, : self._nw].reshape(k, self.out, self.n_in)
+            AW += torch.matmul(W, self.A.T).permute(2, 1, 0)  # (B, out, k): W_k a_s
         if self.bias:
-            out += torch.einsum("sco,ok->sck", self.G, V[self._nw :])
-        return out.reshape(b * c, k)
+            AW += Vt[:, self._nw :].T.unsqueeze(0)
+        return torch.bmm(self.G, AW).reshape(b * c, k)  # g_sc^T (W_k a_s + b_k)
 
     def expand(self, Y: torch.Tensor) -> torch.Tensor:
         k = Y.shape[1]
         b, c, _ = self.G.shape
-        Yr = Y.reshape(b, c, k)
-        GY = torch.einsum("sco,sck->sok", self.G, Yr)  # (B, out, k)
+        GY = torch.bmm(self.G.transpose(1, 2), Y.reshape(b, c, k))  # (B, out, k): sum_c y_sc g_sc
         parts = []
         if self.weight:
-            parts.append(torch.einsum("sok,si->oik", GY, self.A).reshape(self._nw, k))
+            parts.append(torch.matmul(GY.permute(2, 1, 0), self.A).reshape(k, self._nw).T)
         if self.bias:
             parts.append(GY.sum(0))
         return parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -47,6 +47,7 @@ import torch
 
 from .. import errors as _errors
 from ..cost.classical import Calibration
+from ..curvature.lazy import DenseBlock
 from ..errors import CheckpointError, InvalidArgumentError, NonFiniteError, QNewtonError
 from ..optim.qnewton import BlockItem, QNewton
 from ..scheduler import BlockTask, DecisionRecord
@@ -385,9 +386,11 @@ class DistributedQNewton(QNewton):
 
         self.assignment = self._assign([it[3].numel() for it in items])
         owners = self.assignment.owners
+        # the lazy blocks are formed here: data-parallel curvature is reduced as dense blocks
+        dense = [it[4].dense().detach() for it in items]
+        t0 = self._tick("local_curvature_s", t0)
         bufs, handles = [], []
-        for it, owner in zip(items, owners):
-            h = it[4].detach()
+        for h, owner in zip(dense, owners):
             buf = h.to(self._comm_device)
             if not buf.is_contiguous():
                 buf = buf.contiguous()
@@ -398,10 +401,11 @@ class DistributedQNewton(QNewton):
         for handle in handles:
             handle.wait()
         out: list[BlockItem] = []
-        for it, g, owner, buf in zip(items, grads, owners, bufs):
-            name, params, block, _, h = it
-            # non-owners drop the block: only its owner solves it
-            curv = buf.to(h.device) if owner == self.rank else h.new_empty(0)
+        for it, g, owner, buf, h in zip(items, grads, owners, bufs, dense):
+            name, params, block, _, local = it
+            local.release()
+            # non-owners keep only the (released) local block: its owner solves it
+            curv = DenseBlock(buf.to(h.device), name=name, psd=local.psd) if owner == self.rank else local
             out.append((name, params, block, g, curv))
         self._owned = tuple(it[0] for it, o in zip(items, owners) if o == self.rank)
         self._tick("curvature_reduce_s", t0)
@@ -423,12 +427,12 @@ class DistributedQNewton(QNewton):
         costs = [float(self.scheduler.classical_price(n).seconds) for n in sizes]
         if self.balance == "measured":
             # the last Newton step's records: identical on every rank, since they were gathered
-            solved = [r for r in self.decisions if r.route in ("classical", "quantum")]
+            solved = [r for r in self.decisions if r.kind in ("classical", "quantum")]
             last = {r.block: r for r in solved if r.step == solved[-1].step} if solved else {}
             for i, (name, n) in enumerate(zip(self._block_names, sizes)):
                 r = last.get(name)
                 if r is not None and r.n == n:
-                    costs[i] = r.kappa_measured_s + r.prune_measured_s + r.solve_measured_s
+                    costs[i] = r.quote_measured_s + r.solve_measured_s
         return costs
 
     def _assign(self, sizes: Sequence[int]) -> BlockAssignment:

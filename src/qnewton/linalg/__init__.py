@@ -4,7 +4,13 @@ Every function accepts numpy arrays and torch tensors (float32 or float64) and r
 the input's kind; bad input raises the typed errors of :mod:`qnewton.errors`.
 """
 
-from .condition import CONDITION_METHODS, ConditionEstimate, estimate_condition, register_condition_method
+from .condition import (
+    CONDITION_METHODS,
+    ConditionEstimate,
+    estimate_condition,
+    qlsa_condition,
+    register_condition_method,
+)
 from .lanczos import LanczosResult, lanczos_extremes, spectral_norm
 from .pruning import prune_rows, prune_symmetric
 from .regularize import regularization_shift, regularize
@@ -19,6 +25,7 @@ __all__ = [
     "oracle_sparsity",
     "prune_rows",
     "prune_symmetric",
+    "qlsa_condition",
     "quantum_sparsity",
     "register_condition_method",
     "regularization_shift",

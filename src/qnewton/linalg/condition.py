@@ -33,7 +33,13 @@ from ..errors import InvalidArgumentError, NotPositiveDefiniteError
 from . import _kernels as K
 from .lanczos import lanczos_extremes
 
-__all__ = ["CONDITION_METHODS", "ConditionEstimate", "estimate_condition", "register_condition_method"]
+__all__ = [
+    "CONDITION_METHODS",
+    "ConditionEstimate",
+    "estimate_condition",
+    "qlsa_condition",
+    "register_condition_method",
+]
 
 
 @dataclass(frozen=True)
@@ -253,3 +259,63 @@ def estimate_condition(A, method: str = "lanczos", **options: Any) -> ConditionE
     est = fn(A, **options)
     seconds = time.perf_counter() - t0
     return ConditionEstimate(est.value, est.log_value, est.method, est.upper_bound, est.exact, seconds, est.details)
+
+
+def qlsa_condition(
+    matrix: Any,
+    method: str = "lanczos",
+    *,
+    eps: float | None = None,
+    exact_limit: int = 2048,
+    extremes: Any = None,
+) -> tuple[ConditionEstimate, list[str]]:
+    """kappa_2 of the matrix a QLSA would invert: the quantum route's one condition-number policy.
+
+    ``method`` as in :func:`estimate_condition` (``eps`` is Gershgorin's regularization). For
+    ``"lanczos"``, already computed extreme Ritz values (``extremes``: a ``LanczosResult`` of this
+    very matrix) are reused. A Lanczos estimate needs a positive definite matrix (its extreme
+    eigenvalues give kappa_2 only then); on an indefinite or singular one the policy falls back to
+    the exact SVD up to N = ``exact_limit`` and to the paper's Merikoski bound above, and says so
+    in the returned notes.
+
+    Returns:
+        ``(estimate, notes)``.
+
+    Example:
+        >>> import numpy as np
+        >>> est, notes = qlsa_condition(np.diag([-2.0, 1.0, 4.0]))
+        >>> round(est.value, 9), est.method, notes[0].startswith("indefinite")
+        (4.0, 'exact', True)
+    """
+    notes: list[str] = []
+    n = int(matrix.shape[0])
+    t0 = time.perf_counter()
+    if method == "lanczos" and extremes is not None and extremes.lambda_min > 0:
+        lo, hi = float(extremes.lambda_min), float(extremes.lambda_max)
+        details = {
+            "lambda_min": lo,
+            "lambda_max": hi,
+            "steps": extremes.steps,
+            "converged": extremes.converged,
+            "residual_min": extremes.residual_min,
+            "residual_max": extremes.residual_max,
+        }
+        est = _from_log(math.log(hi) - math.log(lo), "lanczos", False, details=details)
+        return ConditionEstimate(
+            est.value, est.log_value, est.method, False, False, time.perf_counter() - t0, details
+        ), notes
+    opts: dict[str, Any] = {"eps": eps} if method == "gershgorin" else {}
+    dense_only = method in ("exact", "merikoski")
+    m = matrix.toarray() if (dense_only and sp.issparse(matrix)) else matrix
+    try:
+        if method == "lanczos" and extremes is not None:  # known not positive definite
+            raise NotPositiveDefiniteError("indefinite")
+        return estimate_condition(m, method, **opts), notes
+    except NotPositiveDefiniteError:
+        fallback = "exact" if n <= exact_limit else "merikoski"
+        notes.append(f"indefinite block: kappa by {fallback} instead of {method}")
+        dense = matrix.toarray() if sp.issparse(matrix) else matrix
+        est = estimate_condition(dense, fallback)
+        return ConditionEstimate(
+            est.value, est.log_value, est.method, est.upper_bound, est.exact, time.perf_counter() - t0, est.details
+        ), notes

@@ -37,8 +37,10 @@ from torch import nn
 from .._validation import check_int_range, check_positive
 from ..cost import ClassicalCostModel, QuantumCostModel
 from ..cost.classical import Calibration
-from ..curvature import CurvatureConfig, LossProblem, compute_curvature, loss_and_gradient
+from ..curvature import CurvatureConfig, LossProblem, loss_and_gradient
+from ..curvature.lazy import CurvatureBlock, curvature_blocks
 from ..errors import InvalidArgumentError, NonFiniteError, SkippedStepWarning
+from ..routes import CGConfig, QuantumRouteConfig
 from ..scheduler import (
     BlockTask,
     DecisionRecord,
@@ -48,12 +50,84 @@ from ..scheduler import (
     SparsitySpec,
     decisions_to_csv,
 )
-from ._closure import closure_curvature
+from ._closure import closure_blocks
 
 __all__ = ["BlockItem", "QNewton"]
 
-#: One block of a Newton step: (name, its parameters, its ParamBlock or None, flat gradient, curvature).
-BlockItem = tuple[str, list[torch.Tensor], Any, torch.Tensor, torch.Tensor]
+#: One block of a Newton step: (name, its parameters, its ParamBlock or None, flat gradient, curvature
+#: as a lazy :class:`~qnewton.curvature.CurvatureBlock`).
+BlockItem = tuple[str, list[torch.Tensor], Any, torch.Tensor, CurvatureBlock]
+
+#: The shortcuts that build a SchedulerConfig, with their defaults: passing one of them with a
+#: different value together with ``scheduler=`` is an error (it would be ignored).
+_SCHEDULER_SHORTCUTS: dict[str, Any] = {
+    "eps": 1.0,
+    "relative_eps": False,
+    "policy": "hybrid",
+    "routes": None,
+    "decision": "paper",
+    "sparsity": None,
+    "kappa_method": "lanczos",
+    "classical_cost": None,
+    "quantum_cost": None,
+    "quantum_solver": "emulated-ideal",
+    "pruning": "symmetric",
+    "pruned_indefinite": "shift",
+    "cg_tol": 1e-3,
+    "seed": 0,
+}
+
+
+def _scheduler_config(
+    *,
+    eps: float,
+    relative_eps: bool,
+    policy: str,
+    routes: tuple[Any, ...] | None,
+    decision: str,
+    sparsity: int | float | SparsitySpec | None,
+    kappa_method: str,
+    classical_cost: ClassicalCostModel | None,
+    quantum_cost: Any,
+    quantum_solver: Any,
+    pruning: str,
+    pruned_indefinite: Any,
+    cg_tol: float,
+    seed: int,
+) -> SchedulerConfig:
+    """The SchedulerConfig the optimizer's shortcut arguments describe (validated by the configs)."""
+    if isinstance(sparsity, SparsitySpec):
+        spec = sparsity
+    elif sparsity is None:
+        spec = SparsitySpec(p=0.5)
+    elif isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)):
+        raise InvalidArgumentError("`sparsity` must be an int d, a float ratio, a SparsitySpec or None.")
+    elif isinstance(sparsity, int):
+        spec = SparsitySpec(d=sparsity)
+    else:
+        spec = SparsitySpec(ratio=sparsity)
+    if pruning not in ("symmetric", "rows"):
+        raise InvalidArgumentError(f"`pruning` must be 'symmetric' or 'rows', got {pruning!r}.")
+    if routes is None:
+        routes = ("cholesky", "cg", "woodbury", "qlsa" if pruning == "symmetric" else "qlsa-rows")
+    elif pruning == "rows":
+        raise InvalidArgumentError("`pruning='rows'` selects the quantum route; with `routes=` name 'qlsa-rows' there.")
+    return SchedulerConfig(
+        policy=policy,
+        routes=tuple(routes),
+        regularization=RegularizationSpec(eps, relative_eps),
+        decision=decision,  # type: ignore[arg-type]
+        classical_cost=classical_cost,
+        cg=CGConfig(tol=cg_tol),
+        quantum=QuantumRouteConfig(
+            sparsity=spec,
+            kappa_method=kappa_method,
+            pruned_indefinite=pruned_indefinite,
+            cost=quantum_cost or QuantumCostModel(),
+            solver=quantum_solver,
+        ),
+        seed=seed,
+    )
 
 
 class QNewton(torch.optim.Optimizer):
@@ -69,18 +143,29 @@ class QNewton(torch.optim.Optimizer):
         eps: regularization, H + eps*I (``relative_eps=True``: eps * max|H|). Must be > 0; it does
             not move Newton's fixed point g = 0, only the path (the paper: 1.0 for the DNN).
         sgd_steps, sgd_lr, sgd_momentum: the early SGD phase: the first ``sgd_steps`` steps are SGD.
-        curvature: ``"hessian"`` (exact blocks) or ``"fisher"`` (layer-wise empirical Fisher).
+        curvature: ``"hessian"`` (exact blocks), ``"ggn"`` (generalized Gauss-Newton J^T H_f J,
+            positive semidefinite; needs ``criterion=``) or ``"fisher"`` (empirical Fisher). Blocks are
+            lazy: a route forms only what it needs (products, an exact low-rank factor, or the dense
+            block).
         curvature_batch_size: compute the curvature on the first samples of each batch only.
         blocks: ``"layerwise"`` (one block per parameter tensor), ``"full"``, ``"module"``, or a
             mapping ``{name: [parameter names or patterns]}``.
-        policy: ``"hybrid"`` (Q-Newton), ``"classical"`` or ``"quantum"`` (the paper's baselines).
+        policy: ``"hybrid"`` (Q-Newton: the cheapest route per block), ``"classical"`` (the cheapest
+            classical route), ``"quantum"`` (the quantum route), or a route's name to force it.
+        routes: the routes considered (default: ``cholesky``, ``cg``, ``woodbury``, ``qlsa``; see
+            :mod:`qnewton.routes`); names or route objects.
+        decision: ``"paper"`` (compare solve seconds, the paper's rule) or ``"end-to-end"`` (with each
+            route's classical pre-processing).
         sparsity: the quantum route's oracle sparsity: an int d, a float ratio of N, a
             :class:`~qnewton.scheduler.SparsitySpec`, or None for the paper's 50 %-sparsity rule.
         kappa_method: ``"lanczos"`` (default), ``"merikoski"``, ``"gershgorin"`` or ``"exact"``.
         classical_cost, quantum_cost: the cost models (defaults: C calibrated here; Jennings et al.
             with the paper's eps = 1e-12 and attosecond gates).
         quantum_solver: ``"emulated-ideal"``, ``"emulated-noisy"`` or ``"circuit"``.
-        pruning, pruned_indefinite: see :class:`~qnewton.scheduler.SchedulerConfig`.
+        pruning: ``"symmetric"`` (the paper's quantum route ``qlsa``) or ``"rows"`` (the reference
+            code's row-pruned baseline ``qlsa-rows`` as the quantum route).
+        pruned_indefinite: see :class:`~qnewton.routes.QuantumRouteConfig`.
+        cg_tol: relative residual of the ``cg`` route.
         max_update_norm: if set, a block's Newton step is scaled down to at most this norm.
         max_block_size: blocks with more variables than this get no curvature; their parameters
             (and any parameter in no block) take a plain gradient step with ``sgd_lr``, logged as
@@ -95,7 +180,8 @@ class QNewton(torch.optim.Optimizer):
         on_nonfinite: ``"raise"`` (NonFiniteError) or ``"skip"`` (warn, log, leave the
             parameters unchanged) when the loss, gradient, curvature or update has NaN/Inf.
         seed: seed of the noisy emulator (per step and block).
-        scheduler: a full :class:`~qnewton.scheduler.SchedulerConfig` instead of the shortcuts above.
+        scheduler: a full :class:`~qnewton.scheduler.SchedulerConfig` instead of the shortcuts above
+            (giving both is an error).
         curvature_config: options of the curvature computation (chunking, memory budget, ...).
 
     Attributes:
@@ -118,10 +204,12 @@ class QNewton(torch.optim.Optimizer):
         sgd_steps: int = 0,
         sgd_lr: float = 0.1,
         sgd_momentum: float = 0.0,
-        curvature: Literal["hessian", "fisher"] = "hessian",
+        curvature: Literal["hessian", "ggn", "fisher"] = "hessian",
         curvature_batch_size: int | None = None,
         blocks: Any = "layerwise",
-        policy: Literal["hybrid", "classical", "quantum"] = "hybrid",
+        policy: str = "hybrid",
+        routes: tuple[Any, ...] | None = None,
+        decision: Literal["paper", "end-to-end"] = "paper",
         sparsity: int | float | SparsitySpec | None = None,
         kappa_method: str = "lanczos",
         classical_cost: ClassicalCostModel | None = None,
@@ -129,6 +217,7 @@ class QNewton(torch.optim.Optimizer):
         quantum_solver: Literal["emulated-ideal", "emulated-noisy", "circuit"] = "emulated-ideal",
         pruning: Literal["symmetric", "rows"] = "symmetric",
         pruned_indefinite: Literal["shift", "solve"] = "shift",
+        cg_tol: float = 1e-3,
         max_update_norm: float | None = None,
         max_block_size: int | None = None,
         line_search: bool = False,
@@ -142,8 +231,8 @@ class QNewton(torch.optim.Optimizer):
         if not 0.0 <= float(sgd_momentum) < 1.0:
             raise InvalidArgumentError(f"`sgd_momentum` must be in [0, 1), got {sgd_momentum!r}.")
         check_int_range(sgd_steps, "sgd_steps", 0, 2**62)
-        if curvature not in ("hessian", "fisher"):
-            raise InvalidArgumentError(f"`curvature` must be 'hessian' or 'fisher', got {curvature!r}.")
+        if curvature not in ("hessian", "ggn", "fisher"):
+            raise InvalidArgumentError(f"`curvature` must be 'hessian', 'ggn' or 'fisher', got {curvature!r}.")
         if on_nonfinite not in ("raise", "skip"):
             raise InvalidArgumentError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}.")
         if max_update_norm is not None:
@@ -202,31 +291,23 @@ class QNewton(torch.optim.Optimizer):
         self.max_update_norm = max_update_norm
         self.line_search = bool(line_search)
         self.on_nonfinite = on_nonfinite
-        if scheduler is None:
-            if isinstance(sparsity, SparsitySpec):
-                spec = sparsity
-            elif sparsity is None:
-                spec = SparsitySpec(p=0.5)
-            elif isinstance(sparsity, bool):
-                raise InvalidArgumentError("`sparsity` must be an int d, a float ratio, a SparsitySpec or None.")
-            elif isinstance(sparsity, int):
-                spec = SparsitySpec(d=sparsity)
-            elif isinstance(sparsity, float):
-                spec = SparsitySpec(ratio=sparsity)
-            else:
-                raise InvalidArgumentError("`sparsity` must be an int d, a float ratio, a SparsitySpec or None.")
-            scheduler = SchedulerConfig(
-                policy=policy,
-                regularization=RegularizationSpec(eps, relative_eps),
-                sparsity=spec,
-                kappa_method=kappa_method,
-                classical_cost=classical_cost or ClassicalCostModel(),
-                quantum_cost=quantum_cost or QuantumCostModel(),
-                quantum_solver=quantum_solver,
-                pruning=pruning,
-                pruned_indefinite=pruned_indefinite,
-                seed=seed,
-            )
+        given = {
+            "eps": eps, "relative_eps": relative_eps, "policy": policy, "routes": routes, "decision": decision,
+            "sparsity": sparsity, "kappa_method": kappa_method, "classical_cost": classical_cost,
+            "quantum_cost": quantum_cost, "quantum_solver": quantum_solver, "pruning": pruning,
+            "pruned_indefinite": pruned_indefinite, "cg_tol": cg_tol, "seed": seed,
+        }  # fmt: skip
+        if scheduler is not None:
+            clash = [k for k, v in given.items() if v is not _SCHEDULER_SHORTCUTS[k] and v != _SCHEDULER_SHORTCUTS[k]]
+            if clash:
+                raise InvalidArgumentError(
+                    f"pass either `scheduler=` or the shortcuts {', '.join(f'`{k}`' for k in clash)}, not both: "
+                    f"with a SchedulerConfig they would be ignored. Put them into the SchedulerConfig instead."
+                )
+            if not isinstance(scheduler, SchedulerConfig):
+                raise InvalidArgumentError(f"`scheduler` must be a SchedulerConfig, got {type(scheduler).__name__}.")
+        else:
+            scheduler = _scheduler_config(**given)
         self.scheduler = Scheduler(scheduler)
         self.decisions: list[DecisionRecord] = []
         self.history: list[dict[str, Any]] = []
@@ -313,7 +394,11 @@ class QNewton(torch.optim.Optimizer):
         t0 = time.perf_counter()
         loss, items, first_order = self._curvature(closure, batch)
         curvature_s = time.perf_counter() - t0
-        directions, records = self._route_blocks(items)
+        try:
+            directions, records = self._route_blocks(items)
+        finally:
+            for item in items:  # the step's dense blocks and graphs are not needed after it
+                item[4].release()
         for name, p, grad in first_order:
             if not torch.isfinite(grad).all():
                 raise NonFiniteError(f"the gradient of {name!r} has NaN/Inf entries.")
@@ -340,16 +425,20 @@ class QNewton(torch.optim.Optimizer):
             for item, direction in zip(items, directions):
                 self._apply(item, direction, lr)
         self.decisions.extend(records)
+        solved = [r for r in records if r.kind]
         measured = {
             "curvature_s": curvature_s,
-            "kappa_s": sum(r.kappa_measured_s for r in records),
-            "prune_s": sum(r.prune_measured_s for r in records),
-            "classical_solve_s": sum(r.solve_measured_s for r in records if r.route == "classical"),
-            "quantum_emulation_s": sum(r.solve_measured_s for r in records if r.route == "quantum"),
+            "dense_s": sum(r.dense_measured_s for r in solved),
+            "quote_s": sum(r.quote_measured_s for r in solved),
+            "kappa_s": sum(r.kappa_measured_s for r in solved),
+            "prune_s": sum(r.prune_measured_s for r in solved),
+            "classical_solve_s": sum(r.solve_measured_s for r in solved if r.kind == "classical"),
+            "quantum_emulation_s": sum(r.solve_measured_s for r in solved if r.kind == "quantum"),
         }
-        modeled = {"quantum_solve_s": sum(r.solve_modeled_s or 0.0 for r in records if r.route == "quantum")}
+        modeled = {"quantum_solve_s": sum(r.solve_modeled_s or 0.0 for r in solved if r.kind == "quantum")}
         routes = {r.block: r.route for r in records}
-        info = {"measured": measured, "modeled": modeled, "routes": routes}
+        kinds = {r.block: r.kind or r.route for r in records}  # first-order blocks have no route kind
+        info = {"measured": measured, "modeled": modeled, "routes": routes, "kinds": kinds}
         if ls_info:
             measured["line_search_s"] = ls_info.pop("seconds")
             info["line_search"] = ls_info
@@ -389,32 +478,34 @@ class QNewton(torch.optim.Optimizer):
 
     # -- the three stages of a Newton step, separate so a subclass can distribute them ---------------
     def _curvature(self, closure, batch) -> tuple[torch.Tensor, list[BlockItem], list[tuple[str, Any, Any]]]:
-        """Loss, one :data:`BlockItem` (name, params, ParamBlock or None, gradient, curvature) per
-        block, and the (name, parameter, gradient) of the parameters that take a first-order step."""
+        """Loss, one :data:`BlockItem` (name, params, ParamBlock or None, gradient, lazy curvature
+        block) per block, and the (name, parameter, gradient) of the parameters that take a
+        first-order step. Nothing of size n x n is formed here: routes ask the blocks for it."""
         if batch is not None:
-            kind = "hessian" if self.curvature == "hessian" else "empirical_fisher"
-            res = compute_curvature(self.problem, batch, kind, self.blocks, config=self.curvature_config)
-            items = [
+            assert self.problem is not None
+            kind = {"hessian": "hessian", "ggn": "ggn", "fisher": "empirical_fisher"}[self.curvature]
+            res = curvature_blocks(self.problem, batch, kind, self.blocks, config=self.curvature_config)
+            items: list[BlockItem] = [
                 (
-                    bc.name,
-                    [self.problem.params[n] for n in bc.block.param_names],
-                    bc.block,
-                    res.grads[bc.name],
-                    bc.to_dense(),
+                    blk.name,
+                    [self.problem.params[n] for n in blk.block.param_names],
+                    blk.block,
+                    res.grads[blk.name],
+                    blk,
                 )
-                for bc in res
+                for blk in res
             ]
             first_order = [(n, self.problem.params[n], res.param_grads[n]) for n in self._first_order]
             return res.loss, items, first_order
         if self.curvature != "hessian":
             raise InvalidArgumentError(
-                "the empirical Fisher needs per-sample losses: use `batch=` with a loss problem."
+                f"curvature={self.curvature!r} needs the loss split into samples (and outputs): use `batch=` "
+                f"with a loss problem; a closure gives the exact Hessian only."
             )
-        loss, gs, hs = closure_curvature(closure, self._params, self.blocks if isinstance(self.blocks, str) else "")
         named = self._named_params()
-        if self.blocks == "full":
-            return loss, [("full", [p for _, p in named], None, gs[0], hs[0])], []
-        return loss, [(name, [p], None, g, h) for (name, p), g, h in zip(named, gs, hs)], []
+        spec = self.blocks if isinstance(self.blocks, str) else ""
+        loss, blocks = closure_blocks(closure, self._params, [n for n, _ in named], spec)
+        return loss, [(name, ps, None, g, blk) for name, ps, g, blk in blocks], []
 
     def _route_blocks(self, items: list[BlockItem]) -> tuple[list[torch.Tensor], list[DecisionRecord]]:
         """Price, route and solve every block (in order); the Newton directions and the records."""
@@ -460,12 +551,15 @@ class QNewton(torch.optim.Optimizer):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         cal = self.scheduler.config.classical_cost
-        calibration = cal.calibration.to_dict() if cal.c is None and cal.calibration is not None else None
+        calibration = (
+            cal.calibration.to_dict() if cal is not None and cal.c is None and cal.calibration is not None else None
+        )
         state["qnewton"] = {
             "step_count": self.step_count,
             "decisions": [r.to_dict() for r in self.decisions],
             "history": list(self.history),
             "classical_calibration": calibration,
+            "routes": self.scheduler.state_dict(),
         }
         return state
 
@@ -478,9 +572,10 @@ class QNewton(torch.optim.Optimizer):
         self.step_count = int(extra["step_count"])
         self.decisions = [DecisionRecord.from_dict(d) for d in extra["decisions"]]
         self.history = list(extra["history"])
+        self.scheduler.load_state_dict(extra.get("routes", {}))
         cal = extra.get("classical_calibration")
         model = self.scheduler.config.classical_cost
-        if cal is not None and model.c is None:
+        if cal is not None and model is not None and model.c is None:
             # the same C as before the checkpoint, so the resumed run routes blocks identically
             object.__setattr__(model, "_calibration", Calibration.from_dict(cal))
 

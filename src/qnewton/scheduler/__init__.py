@@ -1,16 +1,18 @@
-"""The hybrid quantum-classical scheduler: price both routes per block, choose, solve, log."""
+"""The hybrid scheduler: quote every route per block, choose by cost, solve, log the decision."""
 
-from .config import Policy, RegularizationSpec, SchedulerConfig, SparsitySpec
-from .core import BlockOutcome, BlockTask, QuantumPlan, Scheduler
+from .config import POLICIES, DecisionRule, Policy, RegularizationSpec, SchedulerConfig, SparsitySpec
+from .core import BlockOutcome, BlockTask, RouteUnavailableError, Scheduler
 from .records import DecisionRecord, decisions_to_csv, read_decisions_csv, summarize
 
 __all__ = [
+    "POLICIES",
     "BlockOutcome",
     "BlockTask",
     "DecisionRecord",
+    "DecisionRule",
     "Policy",
-    "QuantumPlan",
     "RegularizationSpec",
+    "RouteUnavailableError",
     "Scheduler",
     "SchedulerConfig",
     "SparsitySpec",

@@ -2,82 +2,23 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from .._validation import check_fraction, check_int_range, check_positive
-from ..cost import ClassicalCostModel, QuantumCostModel
+from .._validation import check_positive
+from ..cost import ClassicalCostModel
 from ..errors import InvalidArgumentError
-from ..linalg import CONDITION_METHODS
+from ..routes import BUILTIN_ROUTES, DEFAULT_ROUTES, CGConfig, QuantumRouteConfig, SparsitySpec
 from ..solvers import CholeskySolver
 
-__all__ = ["Policy", "RegularizationSpec", "SchedulerConfig", "SparsitySpec"]
+__all__ = ["POLICIES", "DecisionRule", "Policy", "RegularizationSpec", "SchedulerConfig", "SparsitySpec"]
 
-Policy = Literal["hybrid", "classical", "quantum"]
-
-
-@dataclass(frozen=True)
-class SparsitySpec:
-    """How the oracle sparsity d of a block's quantum route is chosen (exactly one way).
-
-    * ``d``: a fixed number of nonzeros per row (capped at N);
-    * ``ratio``: d = ceil(ratio * N);
-    * ``p``: from the p%-sparsity profile of the block's rows (Q-Newton paper, Sec. IV-C: "the top
-      contributing values, cumulatively accounting for 50 % of the total absolute value in each
-      row"), reduced over rows by ``reduce`` (``"max"``: every row keeps its p share;
-      ``"median"``; or a quantile in (0, 1]).
-    * none of them: no pruning (d = N, the dense block).
-
-    Example:
-        >>> SparsitySpec(ratio=0.05).resolve(1000)
-        50
-    """
-
-    d: int | None = None
-    ratio: float | None = None
-    p: float | None = None
-    reduce: Literal["max", "median"] | float = "max"
-
-    def __post_init__(self) -> None:
-        given = [x is not None for x in (self.d, self.ratio, self.p)]
-        if sum(given) > 1:
-            raise InvalidArgumentError("give at most one of `d`, `ratio` and `p` in SparsitySpec.")
-        if self.d is not None:
-            check_int_range(self.d, "d", 1, 2**62, "d is the number of nonzeros kept per row.")
-        if self.ratio is not None:
-            check_fraction(self.ratio, "ratio")
-        if self.p is not None:
-            check_fraction(self.p, "p")
-        if not (self.reduce in ("max", "median") or (isinstance(self.reduce, float) and 0 < self.reduce <= 1)):
-            raise InvalidArgumentError(
-                f"`reduce` must be 'max', 'median' or a quantile in (0, 1], got {self.reduce!r}."
-            )
-
-    @property
-    def prunes(self) -> bool:
-        return self.d is not None or self.ratio is not None or self.p is not None
-
-    def resolve(self, n: int, profile=None) -> int:
-        """d for an N x N block; ``profile`` is the rows' p%-sparsity when ``p`` is set."""
-        if self.d is not None:
-            return min(self.d, n)
-        if self.ratio is not None:
-            return max(1, min(n, math.ceil(self.ratio * n)))
-        if self.p is not None:
-            import numpy as np
-
-            if profile is None:
-                raise InvalidArgumentError("SparsitySpec(p=...) needs the rows' p%-sparsity profile.")
-            prof = np.asarray(profile)
-            if self.reduce == "max":
-                val = prof.max()
-            elif self.reduce == "median":
-                val = np.median(prof)
-            else:
-                val = np.quantile(prof, float(self.reduce))
-            return max(1, min(n, math.ceil(val)))
-        return n
+#: ``"hybrid"``, ``"classical"``, ``"quantum"``, or the name of one enabled route.
+Policy = str
+#: The routing policies that are not a route's name.
+POLICIES: tuple[str, ...] = ("hybrid", "classical", "quantum")
+DecisionRule = Literal["paper", "end-to-end"]
 
 
 @dataclass(frozen=True)
@@ -95,84 +36,127 @@ class RegularizationSpec:
         object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
 
 
+def _route_name(route: Any) -> str:
+    return route if isinstance(route, str) else str(getattr(route, "name", ""))
+
+
 @dataclass(frozen=True)
 class SchedulerConfig:
     """Everything the scheduler needs to route and solve a block.
 
     Attributes:
-        policy: ``"hybrid"`` (the cheaper route per block: Q-Newton), ``"classical"`` or ``"quantum"``
-            (the paper's classical-only and quantum-only baselines).
-        regularization: the H + eps*I applied to every block, both routes.
-        sparsity: how d is chosen for the quantum route (default: the paper's 50 %-sparsity, max
-            over rows).
-        kappa_method: condition estimator for the quantum route's block (a name of
-            ``qnewton.linalg.CONDITION_METHODS``; default ``"lanczos"``, accurate; ``"merikoski"``
-            is the paper's bound). If it cannot be applied (Lanczos on an indefinite block), the
-            scheduler falls back to ``"exact"`` up to ``exact_limit`` and to ``"merikoski"`` above,
-            and says so in the decision record.
-        exact_limit: largest N for the SVD fallback.
-        pruning: ``"symmetric"`` (the paper's symmetry-aware pruning, Sec. IV-D) or ``"rows"`` (the
-            public reference code's row-wise top-d, kept as a baseline for accuracy comparisons:
-            the result is not symmetric, so no QLSA could run it; it is solved by LU).
-        pruned_indefinite: what the quantum route does when pruning left its block with an
-            eigenvalue below eps (pruning dropped off-diagonal mass; the regularized block was
-            positive definite): ``"shift"`` (default) adds the smallest diagonal shift that
-            restores lambda_min >= eps (from one Lanczos run on the sparse block) and records it;
-            ``"solve"`` keeps the indefinite block (a QLSA inverts Hermitian matrices; kappa is then
-            max|lambda| / min|lambda|), which may not give a descent direction.
-        classical_cost, quantum_cost: the cost models compared by the hybrid policy.
-        classical_solver: the classical route's solver.
-        quantum_solver: ``"emulated-ideal"``, ``"emulated-noisy"`` or ``"circuit"`` (the QSVT
-            state-vector simulation; blocks with N <= 16 only, larger ones use the noisy emulator).
-        price_both: price the quantum route even under the classical policy (costs a kappa estimate
-            and a pruning per block; off by default so the classical baseline is not slowed down).
-        sparse_threshold: the pruned block is handed to the quantum route as CSR when d/N is at
-            most this (Krylov emulation), dense otherwise.
-        seed: seed of the noisy emulator; each (step, block) gets its own stream, so results do not
-            depend on the order blocks are processed in (or on which process solves them).
+        policy: ``"hybrid"`` (the cheapest applicable route: Q-Newton), ``"classical"`` (the
+            cheapest classical route), ``"quantum"`` (the quantum route; the paper's quantum-only
+            baseline), or the name of an enabled route to force it.
+        routes: the routes considered: built-in names (``"cholesky"``, ``"cg"``, ``"woodbury"``,
+            ``"qlsa"``, ``"qlsa-rows"``) and/or route objects (anything with ``name``, ``kind``,
+            ``quote`` and ``solve``; see :mod:`qnewton.routes`). None: ``DEFAULT_ROUTES`` (every
+            built-in route but the ``qlsa-rows`` baseline); a route that cannot take a block
+            declines it with a reason in the record.
+        regularization: the H + eps*I every route solves.
+        decision: ``"paper"`` (compare the solve seconds: QLSA modeled vs classical predicted, the
+            paper's rule) or ``"end-to-end"`` (add each route's classical pre-processing: forming
+            the dense block, pruning, kappa estimation). The record holds the choice of both.
+        on_failure: a route that fails mid-solve (CG at its iteration cap): ``"fallback"`` to the
+            next cheapest applicable route (logged) or ``"raise"``.
+        quote_all: quote every enabled route even when the policy restricts the choice (the
+            records then compare all routes; the quantum quote costs a pruning and a kappa estimate).
+        classical_cost: the ``cholesky`` route's C N^3 model (also the record's
+            ``classical_cost_s``, the paper's classical cost); None: calibrated here in each
+            block's dtype.
+        cholesky: the ``cholesky`` route's solver (backend, indefinite fallback).
+        cg: options of the ``cg`` route.
+        quantum: options of the quantum routes (sparsity d, kappa method, shift, cost model,
+            solver).
+        seed: seed of the quantum route's noise; each (step, block) gets its own stream, so results
+            do not depend on the order blocks are solved in (or on which process solves them).
     """
 
     policy: Policy = "hybrid"
+    routes: tuple[Any, ...] | None = None
     regularization: RegularizationSpec = field(default_factory=RegularizationSpec)
-    sparsity: SparsitySpec = field(default_factory=lambda: SparsitySpec(p=0.5))
-    kappa_method: str = "lanczos"
-    exact_limit: int = 2048
-    pruning: Literal["symmetric", "rows"] = "symmetric"
-    pruned_indefinite: Literal["shift", "solve"] = "shift"
-    classical_cost: ClassicalCostModel = field(default_factory=ClassicalCostModel)
-    quantum_cost: QuantumCostModel = field(default_factory=QuantumCostModel)
-    classical_solver: CholeskySolver = field(default_factory=CholeskySolver)
-    quantum_solver: Literal["emulated-ideal", "emulated-noisy", "circuit"] = "emulated-ideal"
-    price_both: bool = False
-    sparse_threshold: float = 0.25
+    decision: DecisionRule = "paper"
+    on_failure: Literal["fallback", "raise"] = "fallback"
+    quote_all: bool = False
+    classical_cost: ClassicalCostModel | None = None
+    cholesky: CholeskySolver = field(default_factory=CholeskySolver)
+    cg: CGConfig = field(default_factory=CGConfig)
+    quantum: QuantumRouteConfig = field(default_factory=QuantumRouteConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.policy not in ("hybrid", "classical", "quantum"):
-            raise InvalidArgumentError(f"`policy` must be 'hybrid', 'classical' or 'quantum', got {self.policy!r}.")
-        if self.kappa_method not in CONDITION_METHODS:
+        routes = DEFAULT_ROUTES if self.routes is None else self.routes
+        if isinstance(routes, (str, bytes)) or not isinstance(routes, Sequence):
             raise InvalidArgumentError(
-                f"`kappa_method` must be one of {sorted(CONDITION_METHODS)}, got {self.kappa_method!r}."
+                f"`routes` must be a sequence of route names or route objects, got {routes!r}; e.g. "
+                f"routes=('cholesky', 'cg')."
             )
-        if self.quantum_solver not in ("emulated-ideal", "emulated-noisy", "circuit"):
+        routes = tuple(routes)
+        if not routes:
+            raise InvalidArgumentError(f"`routes` is empty; name at least one of {', '.join(BUILTIN_ROUTES)}.")
+        names = []
+        for r in routes:
+            if isinstance(r, str):
+                if r not in BUILTIN_ROUTES:
+                    raise InvalidArgumentError(
+                        f"`routes`: unknown route {r!r}; the built-in routes are {', '.join(BUILTIN_ROUTES)} "
+                        f"(or pass a route object)."
+                    )
+            else:
+                missing = [m for m in ("quote", "solve") if not callable(getattr(r, m, None))]
+                kind = getattr(r, "kind", None)
+                if missing or not isinstance(getattr(r, "name", None), str) or kind not in ("classical", "quantum"):
+                    raise InvalidArgumentError(
+                        f"`routes`: {r!r} is not a route: it needs a str `name`, a `kind` of 'classical' or "
+                        f"'quantum', and methods quote(system) and solve(system, quote)"
+                        + (f" (missing: {', '.join(missing)})" if missing else "")
+                        + "."
+                    )
+            names.append(_route_name(r))
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InvalidArgumentError(f"`routes` names {', '.join(dup)} twice; route names must be unique.")
+        object.__setattr__(self, "routes", routes)
+        kinds = {_route_name(r): (r.kind if not isinstance(r, str) else _BUILTIN_KINDS[r]) for r in routes}
+        if self.policy not in POLICIES and self.policy not in kinds:
             raise InvalidArgumentError(
-                f"`quantum_solver` must be 'emulated-ideal', 'emulated-noisy' or 'circuit', got "
-                f"{self.quantum_solver!r}."
+                f"`policy` must be one of {', '.join(POLICIES)} or the name of an enabled route "
+                f"({', '.join(kinds)}), got {self.policy!r}."
             )
-        check_int_range(self.exact_limit, "exact_limit", 1, 10**6)
-        if self.pruning not in ("symmetric", "rows"):
-            raise InvalidArgumentError(f"`pruning` must be 'symmetric' or 'rows', got {self.pruning!r}.")
-        if self.pruned_indefinite not in ("shift", "solve"):
-            raise InvalidArgumentError(
-                f"`pruned_indefinite` must be 'shift' or 'solve', got {self.pruned_indefinite!r}."
-            )
-        check_fraction(self.sparse_threshold, "sparse_threshold")
+        for pol in ("classical", "quantum"):
+            if self.policy == pol and pol not in kinds.values():
+                raise InvalidArgumentError(
+                    f"`policy`={pol!r} but no {pol} route is enabled in `routes` ({', '.join(kinds)}); add one, "
+                    f"e.g. {'cholesky' if pol == 'classical' else 'qlsa'}."
+                )
+        if self.decision not in ("paper", "end-to-end"):
+            raise InvalidArgumentError(f"`decision` must be 'paper' or 'end-to-end', got {self.decision!r}.")
+        if self.on_failure not in ("fallback", "raise"):
+            raise InvalidArgumentError(f"`on_failure` must be 'fallback' or 'raise', got {self.on_failure!r}.")
         for name, typ in (
             ("regularization", RegularizationSpec),
-            ("sparsity", SparsitySpec),
-            ("classical_cost", ClassicalCostModel),
-            ("quantum_cost", QuantumCostModel),
-            ("classical_solver", CholeskySolver),
+            ("cholesky", CholeskySolver),
+            ("cg", CGConfig),
+            ("quantum", QuantumRouteConfig),
         ):
             if not isinstance(getattr(self, name), typ):
                 raise InvalidArgumentError(f"`{name}` must be a {typ.__name__}.")
+        if self.classical_cost is not None and not isinstance(self.classical_cost, ClassicalCostModel):
+            raise InvalidArgumentError("`classical_cost` must be a ClassicalCostModel or None.")
+        if not isinstance(self.quote_all, bool):
+            raise InvalidArgumentError(f"`quote_all` must be True or False, got {self.quote_all!r}.")
+
+    @property
+    def route_names(self) -> tuple[str, ...]:
+        """The enabled routes' names, in order."""
+        assert self.routes is not None
+        return tuple(_route_name(r) for r in self.routes)
+
+
+_BUILTIN_KINDS = {
+    "cholesky": "classical",
+    "cg": "classical",
+    "woodbury": "classical",
+    "qlsa": "quantum",
+    "qlsa-rows": "quantum",
+}

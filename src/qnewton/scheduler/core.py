@@ -1,12 +1,15 @@
-"""The hybrid scheduler (Q-Newton paper, Algorithm 2, lines 5-16), one block at a time.
+"""The hybrid scheduler (Q-Newton paper, Algorithm 2, lines 5-16): quote, choose, solve, record.
 
-For each Hessian block: regularize, and, when the quantum route must be priced, prune to oracle
-sparsity d and estimate the pruned block's condition number; price both routes with the cost
-models; choose (policy ``hybrid``: the cheaper; ``classical``/``quantum``: the paper's baselines);
-solve; and log a :class:`DecisionRecord` that explains the choice.
+For each block: define the regularized system (C + eps I) x = g once (:class:`BlockSystem`), ask
+every enabled route for a quote (:mod:`qnewton.routes`), choose by the policy (``hybrid``: the
+cheapest applicable route; ``classical``: the cheapest classical one; ``quantum``: the quantum
+route; or a route by name) and the decision rule (the paper's: solve seconds only; or end to end:
+with each route's classical pre-processing), solve, and log a :class:`DecisionRecord` built from
+the quotes and the solve's report. A route that fails mid-solve (CG at its iteration cap) hands
+over to the next cheapest applicable route, or raises, as configured.
 
 A block is an independent unit of work (:class:`BlockTask` in, :class:`BlockOutcome` out): the
-noise of the emulated QLSA is seeded by (seed, step, block index), so blocks can be solved in any
+quantum route's noise is seeded by (seed, step, block index), so blocks can be solved in any
 order or in other processes with identical results.
 """
 
@@ -14,287 +17,286 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
+import torch
 
-from .._arrays import ArrayLike, as_numpy
-from ..cost import CostEstimate, block_encoding_alpha
-from ..errors import ClampedRangeWarning, NotPositiveDefiniteError
-from ..linalg import (
-    ConditionEstimate,
-    estimate_condition,
-    lanczos_extremes,
-    oracle_sparsity,
-    prune_rows,
-    prune_symmetric,
-    quantum_sparsity,
-    regularization_shift,
-    regularize,
+from .._arrays import ArrayLike
+from ..cost import CostEstimate
+from ..curvature.lazy import CurvatureBlock, DenseBlock
+from ..errors import ConvergenceError, InvalidArgumentError
+from ..routes import (
+    BlockSystem,
+    CGRoute,
+    CholeskyRoute,
+    QLSARoute,
+    Quote,
+    Route,
+    RouteFailedError,
+    RowPrunedRoute,
+    WoodburyRoute,
+    predict_dense_seconds,
 )
-from ..solvers import EmulatedQLSASolver, SolveReport, SolveResult
+from ..routes.cholesky import cholesky_cost_model
 from .config import SchedulerConfig
 from .records import DecisionRecord
 
-__all__ = ["BlockOutcome", "BlockTask", "QuantumPlan", "Scheduler"]
+__all__ = ["BlockOutcome", "BlockTask", "RouteUnavailableError", "Scheduler"]
+
+
+class RouteUnavailableError(InvalidArgumentError):
+    """The policy forces a route that cannot take this block (the message says why and what can)."""
 
 
 @dataclass(frozen=True)
 class BlockTask:
-    """One block to route and solve: its (unregularized) curvature H and gradient g."""
+    """One block to route and solve: its curvature C (a lazy block, or a dense matrix) and gradient g."""
 
     step: int
     index: int
     name: str
-    H: ArrayLike
+    H: CurvatureBlock | ArrayLike
     g: ArrayLike
 
 
 @dataclass(frozen=True)
 class BlockOutcome:
-    """The block's Newton direction x ~ (H + eps I)^{-1} g (in g's kind) and the record."""
+    """The block's Newton direction x ~ (C + eps I)^{-1} g (in g's kind) and the record."""
 
     direction: ArrayLike
     record: DecisionRecord
 
 
-@dataclass(frozen=True)
-class QuantumPlan:
-    """What the quantum route would run: the pruned, regularized block and its price."""
+def _as_block(task: BlockTask) -> CurvatureBlock:
+    if isinstance(task.H, CurvatureBlock):
+        return task.H
+    return DenseBlock(task.H, name=task.name)
 
-    matrix: np.ndarray | sp.csr_matrix
-    d_requested: int
-    d: int
-    kappa: ConditionEstimate
-    alpha: float
-    norm2: float | None
-    cost: CostEstimate
-    prune_seconds: float
-    notes: str
-    pd_shift: float = 0.0
+
+def _as_tensor(g: ArrayLike) -> tuple[torch.Tensor, bool]:
+    """(g as a 1-D tensor, whether it came as numpy)."""
+    if isinstance(g, torch.Tensor):
+        return g, False
+    return torch.from_numpy(np.ascontiguousarray(g)), True
 
 
 class Scheduler:
-    """Routes and solves Hessian blocks as configured by a :class:`SchedulerConfig`."""
+    """Routes and solves blocks as configured by a :class:`SchedulerConfig` (see the module doc)."""
 
     def __init__(self, config: SchedulerConfig | None = None) -> None:
         self.config = config or SchedulerConfig()
-        mode = "noisy" if self.config.quantum_solver == "emulated-noisy" else "ideal"
-        self.emulator = EmulatedQLSASolver(mode, cost_model=self.config.quantum_cost, seed=self.config.seed)
-        self._circuit = None
+        self.routes: list[Any] = [self._make(r) for r in (self.config.routes or ())]
+        self._by_name = {r.name: r for r in self.routes}
+
+    def _make(self, spec: Any) -> Any:
+        cfg = self.config
+        if not isinstance(spec, str):
+            return spec
+        if spec == "cholesky":
+            return CholeskyRoute(cfg.cholesky, cfg.classical_cost)
+        if spec == "cg":
+            return CGRoute(cfg.cg)
+        if spec == "woodbury":
+            return WoodburyRoute()
+        if spec == "qlsa":
+            return QLSARoute(cfg.quantum)
+        return RowPrunedRoute(cfg.quantum)
+
+    def route(self, name: str) -> Route:
+        """The enabled route called ``name``."""
+        return self._by_name[name]
 
     # -- pricing ------------------------------------------------------------------------------
-    def classical_price(self, n: int) -> CostEstimate:
-        return self.config.classical_cost.estimate(n)
+    def classical_price(self, n: int, dtype: torch.dtype = torch.float32) -> CostEstimate:
+        """The paper's classical cost of an n x n block: dense Cholesky, C N^3 (a prediction)."""
+        model = self.config.classical_cost or cholesky_cost_model(dtype)
+        return model.estimate(n)
 
-    def quantum_plan(self, hr: np.ndarray, shift: float) -> QuantumPlan:
-        """Prune the regularized block to d, estimate its kappa, and price the quantum route."""
+    def _candidates(self) -> list[Any]:
         cfg = self.config
-        n = hr.shape[0]
-        notes = []
-        t0 = time.perf_counter()
-        profile = quantum_sparsity(hr, cfg.sparsity.p) if cfg.sparsity.p is not None else None
-        d_req = cfg.sparsity.resolve(n, profile)
-        if d_req < n and cfg.pruning == "rows":
-            matrix = prune_rows(hr, d_req)
-            notes.append("row-wise pruning (reference baseline): not symmetric, solved by LU")
-        elif d_req < n:
-            matrix = prune_symmetric(hr, d_req, sparse=d_req / n <= cfg.sparse_threshold)
-        else:
-            matrix = hr
-        prune_s = time.perf_counter() - t0
-        pd_shift = 0.0
-        if cfg.pruning == "rows":
-            kappa = estimate_condition(matrix, "exact" if n <= cfg.exact_limit else "merikoski")
-        elif cfg.pruned_indefinite == "shift":
-            matrix, pd_shift, kappa = self._make_definite(matrix, shift, notes)
-        else:
-            kappa = None
-        d = max(1, oracle_sparsity(matrix))
-        if kappa is None:
-            kappa = self._kappa(matrix, shift, notes)
-        norm2 = kappa.details.get("lambda_max") if kappa.method == "lanczos" else kappa.details.get("sigma_max")
-        if math.isfinite(kappa.value):
-            with warnings.catch_warnings(record=True) as caught:
-                # out-of-range inputs are clamped by the cost model; the record keeps the message
-                warnings.simplefilter("always", ClampedRangeWarning)
-                alpha = block_encoding_alpha(matrix, d, norm2=norm2, symmetric=cfg.pruning != "rows")
-                cost = cfg.quantum_cost.estimate(n, kappa=max(kappa.value, 1.0), d=d, alpha=alpha)
-            for w in caught:
-                if issubclass(w.category, ClampedRangeWarning):
-                    notes.append(f"cost model: {w.message}")
-                else:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        else:
-            alpha = math.inf
-            cost = CostEstimate(
-                "quantum",
-                cfg.quantum_cost.name,
-                "modeled",
-                math.inf,
-                n,
-                details={"reason": "the pruned block is singular (kappa = inf)"},
-            )
-            notes.append("pruned block singular: quantum route unavailable")
-        return QuantumPlan(matrix, d_req, d, kappa, alpha, norm2, cost, prune_s, "; ".join(notes), pd_shift)
+        if cfg.quote_all or cfg.policy == "hybrid":
+            return list(self.routes)
+        if cfg.policy in ("classical", "quantum"):
+            return [r for r in self.routes if r.kind == cfg.policy]
+        return [self._by_name[cfg.policy]]
 
-    def _make_definite(self, matrix, shift: float, notes: list[str]):
-        """Restore the regularization's guarantee lambda_min >= eps on the pruned block.
-
-        Pruning a positive definite block can make it indefinite (dropping off-diagonal mass moves
-        eigenvalues by up to ||H_r - P||_2; on the paper's DNN Hessian by ~50x eps). The extreme
-        eigenvalues come from one Lanczos run on the (sparse) block; if the smallest is below eps,
-        the block is shifted by delta = eps - (lambda_min - residual) so its smallest eigenvalue is
-        at least eps again. Returns (block, delta, kappa estimate if the method is Lanczos).
-        """
+    def _ranked(self, quotes: Sequence[Quote], rule: str, dense_s: float) -> list[Quote]:
+        """Applicable quotes the policy allows, cheapest first by ``rule``."""
         cfg = self.config
-        t0 = time.perf_counter()
-        ext = lanczos_extremes(matrix, tol=1e-2)
-        low = ext.lambda_min - ext.residual_min  # conservative: Ritz values sit above the spectrum
-        delta = max(0.0, shift - low)
-        if delta > 0:
-            n = matrix.shape[0]
-            if sp.issparse(matrix):
-                matrix = (matrix + delta * sp.identity(n, dtype=matrix.dtype, format="csr")).tocsr()
-            else:
-                matrix = matrix + matrix.dtype.type(delta) * np.eye(n, dtype=matrix.dtype)
-            notes.append(
-                f"pruned block had lambda_min ~ {ext.lambda_min:.3g} < eps: shifted by {delta:.3g} "
-                f"to keep it positive definite"
-            )
-        seconds = time.perf_counter() - t0
-        if cfg.kappa_method != "lanczos":
-            return matrix, delta, None
-        lo, hi = ext.lambda_min + delta, ext.lambda_max + delta
-        est = ConditionEstimate(
-            hi / lo,
-            math.log(hi) - math.log(lo),
-            "lanczos",
-            False,
-            seconds=seconds,
-            details={
-                "lambda_min": lo,
-                "lambda_max": hi,
-                "steps": ext.steps,
-                "converged": ext.converged,
-                "residual_min": ext.residual_min,
-                "residual_max": ext.residual_max,
-            },
-        )
-        return matrix, delta, est
+        allowed = [q for q in quotes if q.applies]
+        if cfg.policy in ("classical", "quantum"):
+            allowed = [q for q in allowed if q.kind == cfg.policy]
+        elif cfg.policy != "hybrid":
+            allowed = [q for q in allowed if q.route == cfg.policy]
+        return sorted(allowed, key=lambda q: self._seconds(q, rule, dense_s))
 
-    def _kappa(self, matrix, shift: float, notes: list[str]) -> ConditionEstimate:
-        cfg = self.config
-        n = matrix.shape[0]
-        opts: dict[str, Any] = {"eps": shift} if cfg.kappa_method == "gershgorin" else {}
-        dense_only = cfg.kappa_method in ("exact", "merikoski")
-        m = matrix.toarray() if (dense_only and sp.issparse(matrix)) else matrix
-        try:
-            return estimate_condition(m, cfg.kappa_method, **opts)
-        except NotPositiveDefiniteError:
-            fallback = "exact" if n <= cfg.exact_limit else "merikoski"
-            notes.append(f"pruned block indefinite: kappa by {fallback} instead of {cfg.kappa_method}")
-            dense = matrix.toarray() if sp.issparse(matrix) else matrix
-            return estimate_condition(dense, fallback)
+    @staticmethod
+    def _seconds(q: Quote, rule: str, dense_s: float) -> float:
+        if rule == "paper":
+            return q.solve_s
+        return q.solve_s + q.prep_measured_s + (dense_s if q.needs_dense else 0.0)
 
     # -- one block ----------------------------------------------------------------------------
     def run(self, task: BlockTask) -> BlockOutcome:
-        """Route and solve one block; see the module docstring."""
+        """Quote, choose, solve and record one block; see the module docstring."""
         cfg = self.config
-        h, _ = as_numpy(task.H, "H")
-        n = h.shape[0]
-        shift = regularization_shift(h, cfg.regularization.eps, cfg.regularization.relative)
-        classical = self.classical_price(n)
-        plan = None
-        if cfg.policy != "classical" or cfg.price_both:
-            plan = self.quantum_plan(regularize(h, shift), shift)
+        blk = _as_block(task)
+        g, from_numpy = _as_tensor(task.g)
+        reg = cfg.regularization
+        eps = float(reg.eps * blk.max_abs()) if reg.relative else float(reg.eps)
+        system = BlockSystem(task.step, task.index, task.name, blk, g, eps, cfg.seed)
 
-        if cfg.policy == "classical":
-            route, reason = "classical", "policy=classical"
-        elif cfg.policy == "quantum":
-            route, reason = "quantum", "policy=quantum"
-        else:
-            assert plan is not None
-            q, c = float(plan.cost.seconds), float(classical.seconds)
-            route = "quantum" if q < c else "classical"
-            reason = f"hybrid: {route} cheaper (quantum {q:.3g} s modeled vs classical {c:.3g} s {classical.basis})"
+        t0 = time.perf_counter()
+        quotes = [r.quote(system) for r in self._candidates()]
+        needs_dense = any(q.needs_dense and q.applies for q in quotes)
+        dense_s, _ = predict_dense_seconds(blk) if needs_dense else (0.0, "")
+        quote_s = time.perf_counter() - t0
 
-        if route == "classical":
-            result = cfg.classical_solver.solve(h, task.g, shift=shift)
-        else:
-            assert plan is not None
-            result = self._solve_quantum(task, plan)
+        ranked = self._ranked(quotes, cfg.decision, dense_s)
+        if not ranked:
+            quoted = {q.route for q in quotes}
+            others = [r.quote(system) for r in self.routes if r.name not in quoted]  # to name the alternatives
+            raise self._unavailable([*quotes, *others], blk)
+        reason = self._reason(ranked[0], cfg.decision, dense_s)
+        failures: list[dict[str, Any]] = []
+        result = None
+        for q in ranked:
+            try:
+                result = self._by_name[q.route].solve(system, q)
+                chosen = q
+                break
+            except RouteFailedError as exc:
+                if cfg.on_failure == "raise":
+                    raise ConvergenceError(
+                        f"route {q.route!r} failed on block {task.name!r}: {exc} (on_failure='raise'; set "
+                        f"on_failure='fallback' to hand the block to the next cheapest route)."
+                    ) from exc
+                rep = exc.result.report if exc.result is not None else None
+                failures.append({"route": q.route, "error": str(exc), "residual": rep.residual if rep else None})
+        if result is None:
+            raise ConvergenceError(
+                f"every applicable route failed on block {task.name!r}: "
+                + "; ".join(f"{f['route']}: {f['error']}" for f in failures)
+            )
+        if failures:
+            reason += f"; fell back to {chosen.route} after " + ", ".join(f["route"] for f in failures) + " failed"
 
+        record = self._record(system, task, quotes, chosen, result, reason, quote_s, dense_s, failures)
+        x = result.x
+        if from_numpy and isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+        return BlockOutcome(x, record)
+
+    def _reason(self, q: Quote, rule: str, dense_s: float) -> str:
+        cfg = self.config
+        secs = self._seconds(q, rule, dense_s)
+        how = "paper's rule: solve seconds" if rule == "paper" else "end to end: with pre-processing"
+        if cfg.policy == "hybrid":
+            return f"hybrid: {q.route} cheapest ({secs:.3g} s {q.basis}; {how})"
+        if cfg.policy in ("classical", "quantum"):
+            return f"policy={cfg.policy}: {q.route} cheapest {cfg.policy} route ({secs:.3g} s {q.basis}; {how})"
+        return f"policy={cfg.policy}"
+
+    def _unavailable(self, quotes: Sequence[Quote], blk: CurvatureBlock) -> RouteUnavailableError:
+        cfg = self.config
+        why = "; ".join(f"{q.route}: {q.reason}" for q in quotes if not q.applies) or "no route quoted"
+        usable = [q.route for q in quotes if q.applies and q.route != cfg.policy]
+        alt = f" Routes that can take it: {', '.join(usable)}." if usable else ""
+        return RouteUnavailableError(
+            f"policy={cfg.policy!r} cannot solve block {blk.name!r} (n = {blk.n}): {why}.{alt} Choose another "
+            f"policy or enable another route in `routes`."
+        )
+
+    def _record(
+        self,
+        system: BlockSystem,
+        task: BlockTask,
+        quotes: Sequence[Quote],
+        chosen: Quote,
+        result: Any,
+        reason: str,
+        quote_s: float,
+        dense_s: float,
+        failures: list[dict[str, Any]],
+    ) -> DecisionRecord:
+        cfg = self.config
+        blk = system.curvature
         rep = result.report
-        x, _ = as_numpy(result.x, "x")
+        contributed: dict[str, Any] = {}
+        for q in [*quotes, chosen]:  # the chosen route's facts last: they win
+            contributed.update(q.record)
+        fields, rest = DecisionRecord.fields_of(contributed)
+        paper = self.classical_price(blk.n, blk.torch_dtype)
+        classical = [q for q in quotes if q.applies and q.kind == "classical"]
+        best = min(classical, key=lambda q: q.solve_s) if classical else None
+        by_rule = {rule: (self._ranked(quotes, rule, dense_s) or [None])[0] for rule in ("paper", "end-to-end")}
         modeled = rep.modeled_seconds
-        record = DecisionRecord(
-            step=task.step,
-            block=task.name,
-            n=n,
+        quantum = chosen.kind == "quantum" and modeled is not None
+        x = result.x
+        norm = float(x.norm()) if isinstance(x, torch.Tensor) else float(np.linalg.norm(x))
+        iterations = rep.details.get("iterations") if isinstance(rep.details, dict) else None
+        extra = {k: v for k, v in dict(rep.details).items() if k != "cost"}
+        extra.update(rest)
+        if failures:
+            extra["failed_routes"] = failures
+        prep = chosen.prep_measured_s + (float(blk.stats.get("dense_s", 0.0)) if chosen.needs_dense else 0.0)
+        explicit: dict[str, Any] = dict(
+            step=system.step,
+            block=system.name,
+            n=blk.n,
             policy=cfg.policy,
-            route=route,
+            route=chosen.route,
+            kind=chosen.kind,
             reason=reason,
-            eps=shift,
-            pd_shift=plan.pd_shift if plan else 0.0,
-            kappa=plan.kappa.value if plan else None,
-            log_kappa=plan.kappa.log_value if plan else None,
-            kappa_method=plan.kappa.method if plan else None,
-            kappa_upper_bound=plan.kappa.upper_bound if plan else None,
-            kappa_measured_s=plan.kappa.seconds if plan else 0.0,
-            d_requested=plan.d_requested if plan else None,
-            d=plan.d if plan else None,
-            alpha=plan.alpha if plan else None,
-            prune_measured_s=plan.prune_seconds if plan else 0.0,
-            classical_cost_s=float(classical.seconds),
-            classical_cost_basis=classical.basis,
-            quantum_cost_s=float(plan.cost.seconds) if plan else None,
-            quantum_queries=float(plan.cost.queries) if plan and plan.cost.queries is not None else None,
-            quantum_qubits=plan.cost.qubits if plan else None,
+            eps=system.eps,
+            decision_rule=cfg.decision,
             solver=rep.solver,
             solve_measured_s=rep.measured_seconds,
             solve_modeled_s=modeled,
-            step_time_s=modeled if (route == "quantum" and modeled is not None) else rep.measured_seconds,
-            step_time_basis="modeled" if (route == "quantum" and modeled is not None) else "measured",
+            step_time_s=modeled if quantum else rep.measured_seconds,
+            step_time_basis="modeled" if quantum else "measured",
+            predicted_s=chosen.solve_s,
+            predicted_basis=chosen.basis,
+            end_to_end_s=self._seconds(chosen, "end-to-end", dense_s),
+            prep_measured_s=prep,
+            quote_measured_s=quote_s,
+            dense_measured_s=float(blk.stats.get("dense_s", 0.0)),
+            classical_cost_s=float(paper.seconds),
+            classical_cost_basis=paper.basis,
+            best_classical_route=best.route if best else None,
+            best_classical_s=best.solve_s if best else None,
+            route_paper=by_rule["paper"].route if by_rule["paper"] else None,
+            route_end_to_end=by_rule["end-to-end"].route if by_rule["end-to-end"] else None,
+            iterations=int(iterations) if iterations is not None else None,
             residual=rep.residual,
-            update_norm=float(np.linalg.norm(x)),
-            notes=plan.notes if plan else "",
-            extra={k: v for k, v in rep.details.items() if k != "cost"},
+            update_norm=norm,
+            quotes={
+                q.route: {
+                    "kind": q.kind,
+                    "applies": q.applies,
+                    "solve_s": q.solve_s if math.isfinite(q.solve_s) else None,
+                    "basis": q.basis,
+                    "prep_measured_s": q.prep_measured_s,
+                    "needs_dense": q.needs_dense,
+                    "end_to_end_s": self._seconds(q, "end-to-end", dense_s) if q.applies else None,
+                    "reason": q.reason,
+                }
+                for q in quotes
+            },
+            extra=extra,
         )
-        return BlockOutcome(result.x, record)
+        return DecisionRecord(**{**fields, **explicit})  # the scheduler's own facts win over a route's
 
-    def _solve_quantum(self, task: BlockTask, plan: QuantumPlan) -> SolveResult:
-        cfg = self.config
-        if cfg.pruning == "rows":  # the non-symmetric baseline: what the reference code solved
-            g, kind = as_numpy(task.g, "g")
-            t0 = time.perf_counter()
-            x = np.linalg.solve(plan.matrix.astype(np.float64), g.astype(np.float64)).astype(g.dtype)
-            rep = SolveReport(
-                "row-pruned-lu (baseline)",
-                "quantum",
-                plan.matrix.shape[0],
-                time.perf_counter() - t0,
-                float(plan.cost.seconds),
-                None,
-                {"pruning": "rows"},
-            )
-            return SolveResult(kind.wrap(x), rep)
-        if cfg.quantum_solver == "circuit" and plan.matrix.shape[0] <= 16:
-            if self._circuit is None:
-                from ..solvers.circuit import QSVTCircuitSolver
+    # -- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Every route's state (iteration history, warm starts, noise streams), by route name."""
+        return {r.name: r.state_dict() for r in self.routes if callable(getattr(r, "state_dict", None))}
 
-                self._circuit = QSVTCircuitSolver()
-            m = plan.matrix.toarray() if sp.issparse(plan.matrix) else plan.matrix
-            res = self._circuit.solve(m, task.g)
-            # the circuit reports its own simulation time; the modeled QLSA time is the plan's
-            rep = res.report
-            if rep.modeled_seconds is None:
-                from dataclasses import replace
-
-                rep = replace(rep, modeled_seconds=float(plan.cost.seconds))
-            return SolveResult(res.x, rep)
-        rng = np.random.default_rng([cfg.seed, task.step, task.index])
-        return self.emulator.solve(plan.matrix, task.g, rng=rng, cost=plan.cost)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, st in state.items():
+            r = self._by_name.get(name)
+            if r is not None and callable(getattr(r, "load_state_dict", None)):
+                r.load_state_dict(st)

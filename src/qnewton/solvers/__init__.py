@@ -7,7 +7,7 @@
   state-vector simulator for N <= 16.
 """
 
-from .base import LinearSolver, Route, SolveReport, SolveResult
+from .base import LinearSolver, RouteKind, SolveReport, SolveResult
 from .circuit import MAX_CIRCUIT_N, QSVTCircuitConfig, QSVTCircuitSolver
 from .classical import CholeskySolver
 from .emulated import EmulatedQLSASolver
@@ -19,7 +19,7 @@ __all__ = [
     "LinearSolver",
     "QSVTCircuitConfig",
     "QSVTCircuitSolver",
-    "Route",
+    "RouteKind",
     "SolveReport",
     "SolveResult",
 ]

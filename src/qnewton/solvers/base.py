@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from .._arrays import ArrayLike
-
-Route = Literal["classical", "quantum"]
+from ..cost.estimate import RouteKind
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class SolveReport:
     """
 
     solver: str
-    route: Route
+    route: RouteKind
     n: int
     measured_seconds: float
     modeled_seconds: float | None = None
@@ -61,7 +60,7 @@ class LinearSolver(Protocol):
     """Anything with a ``name``, a ``route`` and ``solve(H, g) -> SolveResult``."""
 
     name: str
-    route: Route
+    route: RouteKind
 
     def solve(self, H: ArrayLike, g: ArrayLike) -> SolveResult:  # pragma: no cover - protocol
         ...

@@ -55,7 +55,7 @@ from ..errors import (
     SingularMatrixError,
 )
 from . import _qsp
-from .base import Route, SolveReport, SolveResult
+from .base import RouteKind, SolveReport, SolveResult
 
 __all__ = [
     "MAX_CIRCUIT_N",
@@ -231,7 +231,7 @@ class QSVTCircuitSolver:
     """
 
     name: str = "qsvt-circuit"
-    route: Route = "quantum"
+    route: RouteKind = "quantum"
 
     def __init__(self, config: QSVTCircuitConfig | None = None, **kwargs: Any) -> None:
         if config is not None and kwargs:

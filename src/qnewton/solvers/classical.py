@@ -38,7 +38,7 @@ from ..errors import (
     SingularMatrixError,
 )
 from ._system import System, as_system, relative_residual
-from .base import Route, SolveReport, SolveResult
+from .base import RouteKind, SolveReport, SolveResult
 
 __all__ = ["CholeskySolver"]
 
@@ -77,7 +77,7 @@ class CholeskySolver:
     symmetry_rtol: float | None = None
 
     name: ClassVar[str] = "cholesky"
-    route: ClassVar[Route] = "classical"
+    route: ClassVar[RouteKind] = "classical"
 
     def __post_init__(self) -> None:
         if self.backend not in ("auto", "torch", "scipy"):

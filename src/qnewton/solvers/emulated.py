@@ -39,7 +39,7 @@ from ..cost import CostEstimate, QuantumCostModel, block_encoding_alpha, tomogra
 from ..errors import ConvergenceWarning, InvalidArgumentError, SingularMatrixError
 from ..linalg import estimate_condition, oracle_sparsity
 from ._system import as_system, relative_residual
-from .base import Route, SolveReport, SolveResult
+from .base import RouteKind, SolveReport, SolveResult
 from .classical import TORCH_FROM_N, _cholesky_solve
 
 __all__ = ["EmulatedQLSASolver"]
@@ -73,7 +73,7 @@ class EmulatedQLSASolver:
     krylov_maxiter: int | None = None
     seed: int = 0
 
-    route: ClassVar[Route] = "quantum"
+    route: ClassVar[RouteKind] = "quantum"
 
     def __post_init__(self) -> None:
         if self.mode not in ("ideal", "noisy"):
