@@ -217,20 +217,56 @@ def main() -> None:
         print(f"## Batch {b}: one classical Newton step (wall seconds, measured; best of {args.repeats})\n")
         print(
             markdown_table(
-                ["QNewton default routes", "QNewton routes=('cholesky',)", "plain Newton-CG", "speedup vs Cholesky", "vs plain CG", "min cosine"],
-                [[f"{s['routes']:.3f}", f"{s['cholesky']:.2f}", f"{s['plain']:.3f}", f"{p1['speedup_vs_cholesky']:.1f}x",
-                  f"{p1['ratio_vs_plain_cg']:.2f}x", f"{p1['min_cosine']:.6f}"]],
+                [
+                    "QNewton default routes",
+                    "QNewton routes=('cholesky',)",
+                    "plain Newton-CG",
+                    "speedup vs Cholesky",
+                    "vs plain CG",
+                    "min cosine",
+                ],
+                [
+                    [
+                        f"{s['routes']:.3f}",
+                        f"{s['cholesky']:.2f}",
+                        f"{s['plain']:.3f}",
+                        f"{p1['speedup_vs_cholesky']:.1f}x",
+                        f"{p1['ratio_vs_plain_cg']:.2f}x",
+                        f"{p1['min_cosine']:.6f}",
+                    ]
+                ],
             )
-        )  # fmt: skip
+        )
         print()
         print(
             markdown_table(
-                ["block", "n", "route", "predicted s", "measured s", "pred/meas", "iterations", "cos vs Cholesky", "plain CG cos"],
-                [[r["block"], r["n"], r["route"], f"{r['predicted_s']:.3g}", f"{r['solve_measured_s']:.3g}",
-                  f"{r['predicted_s'] / max(r['solve_measured_s'], 1e-12):.2f}", r["iterations"] if r["iterations"] is not None else "",
-                  f"{r['cos_routes_vs_cholesky']:.6f}", f"{r['cos_plain_vs_cholesky']:.6f}"] for r in p1["blocks"]],
+                [
+                    "block",
+                    "n",
+                    "route",
+                    "predicted s",
+                    "measured s",
+                    "pred/meas",
+                    "iterations",
+                    "cos vs Cholesky",
+                    "plain CG cos",
+                ],
+                [
+                    [
+                        r["block"],
+                        r["n"],
+                        r["route"],
+                        f"{r['predicted_s']:.3g}",
+                        f"{r['solve_measured_s']:.3g}",
+                        f"{r['predicted_s'] / max(r['solve_measured_s'], 1e-12):.2f}",
+                        r["iterations"] if r["iterations"] is not None else "",
+                        f"{r['cos_routes_vs_cholesky']:.6f}",
+                        f"{r['cos_plain_vs_cholesky']:.6f}",
+                    ]
+                    for r in p1["blocks"]
+                ],
             )
-        )  # fmt: skip
+        )
         print(f"\n## Batch {b}: one step per policy, phases (seconds; quantum solve **modeled** at {args.gate_time})\n")
         rows = []
         for r in p2:
@@ -250,10 +286,21 @@ def main() -> None:
             )
         print(
             markdown_table(
-                ["policy", "loss+grad", "dense block", "prune", "kappa", "classical solves", "quantum emulation", "quantum modeled", "wall", "routes"],
+                [
+                    "policy",
+                    "loss+grad",
+                    "dense block",
+                    "prune",
+                    "kappa",
+                    "classical solves",
+                    "quantum emulation",
+                    "quantum modeled",
+                    "wall",
+                    "routes",
+                ],
                 rows,
             )
-        )  # fmt: skip
+        )
         print()
         sys.stdout.flush()
     if args.json:
