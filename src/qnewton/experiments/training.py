@@ -58,6 +58,7 @@ class ArmSpec:
     max_update_norm: float | None = None
     max_block_size: int | None = None
     line_search: bool = True
+    quote_all: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "newton"):
@@ -258,6 +259,7 @@ def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: C
         max_update_norm=spec.max_update_norm,
         max_block_size=spec.max_block_size,
         line_search=spec.line_search,
+        quote_all=spec.quote_all,
         seed=seed,
     )
 

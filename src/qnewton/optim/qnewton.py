@@ -74,6 +74,7 @@ _SCHEDULER_SHORTCUTS: dict[str, Any] = {
     "pruning": "symmetric",
     "pruned_indefinite": "shift",
     "cg_tol": 1e-3,
+    "quote_all": False,
     "seed": 0,
 }
 
@@ -93,6 +94,7 @@ def _scheduler_config(
     pruning: str,
     pruned_indefinite: Any,
     cg_tol: float,
+    quote_all: bool,
     seed: int,
 ) -> SchedulerConfig:
     """The SchedulerConfig the optimizer's shortcut arguments describe (validated by the configs)."""
@@ -119,6 +121,7 @@ def _scheduler_config(
         decision=decision,  # type: ignore[arg-type]
         classical_cost=classical_cost,
         cg=CGConfig(tol=cg_tol),
+        quote_all=quote_all,
         quantum=QuantumRouteConfig(
             sparsity=spec,
             kappa_method=kappa_method,
@@ -166,6 +169,8 @@ class QNewton(torch.optim.Optimizer):
             code's row-pruned baseline ``qlsa-rows`` as the quantum route).
         pruned_indefinite: see :class:`~qnewton.routes.QuantumRouteConfig`.
         cg_tol: relative residual of the ``cg`` route.
+        quote_all: quote every route for every block, whatever the policy (for reports; the quantum
+            quote costs a pruning and a kappa estimate per block).
         max_update_norm: if set, a block's Newton step is scaled down to at most this norm.
         max_block_size: blocks with more variables than this get no curvature; their parameters
             (and any parameter in no block) take a plain gradient step with ``sgd_lr``, logged as
@@ -218,6 +223,7 @@ class QNewton(torch.optim.Optimizer):
         pruning: Literal["symmetric", "rows"] = "symmetric",
         pruned_indefinite: Literal["shift", "solve"] = "shift",
         cg_tol: float = 1e-3,
+        quote_all: bool = False,
         max_update_norm: float | None = None,
         max_block_size: int | None = None,
         line_search: bool = False,
@@ -295,7 +301,7 @@ class QNewton(torch.optim.Optimizer):
             "eps": eps, "relative_eps": relative_eps, "policy": policy, "routes": routes, "decision": decision,
             "sparsity": sparsity, "kappa_method": kappa_method, "classical_cost": classical_cost,
             "quantum_cost": quantum_cost, "quantum_solver": quantum_solver, "pruning": pruning,
-            "pruned_indefinite": pruned_indefinite, "cg_tol": cg_tol, "seed": seed,
+            "pruned_indefinite": pruned_indefinite, "cg_tol": cg_tol, "quote_all": quote_all, "seed": seed,
         }  # fmt: skip
         if scheduler is not None:
             clash = [k for k, v in given.items() if v is not _SCHEDULER_SHORTCUTS[k] and v != _SCHEDULER_SHORTCUTS[k]]
