@@ -53,8 +53,8 @@ def warm_up(*, verbose: bool = True) -> float:
             file=sys.stderr,
             flush=True,
         )
-    from .linalg import estimate_condition, prune_rows, prune_symmetric, quantum_sparsity
     from .curvature._kernels import symmetrize_inplace
+    from .linalg import estimate_condition, prune_rows, prune_symmetric, quantum_sparsity
 
     rng = np.random.default_rng(0)
     n = 300  # above every size threshold below which the torch/numpy paths are taken

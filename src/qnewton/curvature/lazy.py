@@ -22,7 +22,6 @@ the current parameters) or wrap an explicit matrix (:class:`DenseBlock`).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from typing import Any, Literal
 import torch
 from torch.func import grad, jvp, vjp, vmap
 
+from .._device import clock
 from .._machine import available_memory_bytes
 from ..errors import InvalidArgumentError, MemoryBudgetError, ShapeError
 from ._batch import Batch
@@ -123,11 +123,11 @@ class CurvatureBlock(CurvatureOperator):
     def _torch_matmat(self, V: torch.Tensor) -> torch.Tensor:
         if self._dense is not None:  # formed already: a GEMV is cheaper than any product
             return self._dense @ V
-        t0 = time.perf_counter()
+        t0 = clock(self.device)
         out = self._products(V)
         if V.shape[1] == 1:
             self.stats["matvecs"] += 1
-            self.stats["matvec_s"] += time.perf_counter() - t0
+            self.stats["matvec_s"] += clock(self.device) - t0
         return out
 
     def seconds_per_matvec(self) -> float | None:
@@ -145,10 +145,10 @@ class CurvatureBlock(CurvatureOperator):
         With it the block's products and its dense matrix are GEMMs; it is low rank only if r < n.
         """
         if not self._factor_done:
-            t0 = time.perf_counter()
+            t0 = clock(self.device)
             self._factor, why = self._find_factor()
             self._factor_done = True
-            self.stats["lowrank_s"] += time.perf_counter() - t0
+            self.stats["lowrank_s"] += clock(self.device) - t0
             self.stats["structure"] = why
             if self._factor is not None:
                 self.psd = True
@@ -209,7 +209,7 @@ class CurvatureBlock(CurvatureOperator):
         """
         if self._dense is None:
             self.check_dense_fits()
-            t0 = time.perf_counter()
+            t0 = clock(self.device)
             lr = self.factor()
             if lr is not None:
                 H, how = lr.dense(), f"{lr.form} GEMM (rank {lr.rank})"
@@ -218,7 +218,7 @@ class CurvatureBlock(CurvatureOperator):
             if self.config.check_finite:
                 check_finite_tensor(H, f"curvature[{self.name}]")
             self._dense = H
-            self.stats["dense_s"] += time.perf_counter() - t0
+            self.stats["dense_s"] += clock(self.device) - t0
             self.stats["dense_method"] = how
         return self._dense
 
@@ -622,10 +622,11 @@ class _SharedFactors:
 
     def get(self, name: str) -> tuple[LowRank | None, str]:
         if self._result is None:
-            t0 = time.perf_counter()
             problem, batch, sites, kind = self._args
+            device = next(iter(problem.params.values())).device
+            t0 = clock(device)
             self._result = kronecker_factors(problem, batch, sites, kind)
-            self.seconds = time.perf_counter() - t0
+            self.seconds = clock(device) - t0
         factors, reasons = self._result
         if name in factors:
             return factors[name], "kronecker"
@@ -666,7 +667,8 @@ def curvature_blocks(
     if kind not in ("hessian", "ggn", "empirical_fisher"):
         raise InvalidArgumentError(f"`kind` must be 'hessian', 'ggn' or 'empirical_fisher', got {kind!r}.")
     config = config or CurvatureConfig()
-    t0 = time.perf_counter()
+    device = next(iter(problem.params.values())).device
+    t0 = clock(device)
     blks = make_blocks(problem, blocks)
     b = problem.batch_size(batch)
     loss, pgrads, act = loss_and_gradient_pass(problem, batch)
@@ -679,7 +681,7 @@ def curvature_blocks(
             check_finite_tensor(g, f"gradient[{blk.name}]")
         grads[blk.name] = g
     cbatch, bc = sub_batch(problem, batch, b, config)
-    t1 = time.perf_counter()
+    t1 = clock(device)
     factor_kind = "fisher" if kind == "empirical_fisher" else "ggn"
     shared = _SharedFactors(problem, cbatch, blks, factor_kind)
     graph = _SharedGradientGraph(problem, cbatch) if kind == "hessian" else None

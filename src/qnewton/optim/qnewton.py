@@ -25,7 +25,6 @@ runs SGD in the early phase, Sec. IV-B).
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -34,6 +33,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from .._device import clock
 from .._validation import check_int_range, check_positive
 from ..cost import ClassicalCostModel, QuantumCostModel
 from ..cost.classical import Calibration
@@ -321,6 +321,11 @@ class QNewton(torch.optim.Optimizer):
 
     # -- the step -----------------------------------------------------------------------------
     @property
+    def _device(self) -> torch.device:
+        """The device of the parameters (timers synchronize it)."""
+        return self.param_groups[0]["params"][0].device
+
+    @property
     def _params(self) -> list[torch.Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
 
@@ -335,7 +340,7 @@ class QNewton(torch.optim.Optimizer):
             raise InvalidArgumentError("step() needs `batch=` (with a loss problem) or a `closure`.")
         if batch is not None and self.problem is None:
             raise InvalidArgumentError("step(batch=...) needs `model=`+loss or `problem=` at construction.")
-        t0 = time.perf_counter()
+        t0 = clock(self._device)
         phase = "sgd" if self.step_count < self.sgd_steps else "newton"
         try:
             with torch.enable_grad():
@@ -358,7 +363,7 @@ class QNewton(torch.optim.Optimizer):
             )
             self.decisions.append(rec)
             loss, info = torch.tensor(float("nan")), {"skipped": True}
-        info.update(step=self.step_count, phase=phase, loss=float(loss), wall_measured_s=time.perf_counter() - t0)
+        info.update(step=self.step_count, phase=phase, loss=float(loss), wall_measured_s=clock(self._device) - t0)
         self.history.append(info)
         self.step_count += 1
         return loss
@@ -382,9 +387,9 @@ class QNewton(torch.optim.Optimizer):
         return loss, grads
 
     def _sgd_step(self, closure, batch) -> tuple[torch.Tensor, dict[str, Any]]:
-        t0 = time.perf_counter()
+        t0 = clock(self._device)
         loss, grads = self._sgd_gradients(closure, batch)
-        grad_s = time.perf_counter() - t0
+        grad_s = clock(self._device) - t0
         with torch.no_grad():
             for (_, p), g in zip(self._named_params(), grads):
                 d = g.detach()
@@ -397,9 +402,9 @@ class QNewton(torch.optim.Optimizer):
         return loss.detach(), {"measured": {"loss_and_gradient_s": grad_s}, "modeled": {}}
 
     def _newton_step(self, closure, batch) -> tuple[torch.Tensor, dict[str, Any]]:
-        t0 = time.perf_counter()
+        t0 = clock(self._device)
         loss, items, first_order = self._curvature(closure, batch)
-        curvature_s = time.perf_counter() - t0
+        curvature_s = clock(self._device) - t0
         try:
             directions, records = self._route_blocks(items)
         finally:
@@ -457,7 +462,7 @@ class QNewton(torch.optim.Optimizer):
 
     def _backtrack(self, closure, batch, loss, items, directions, lr: float) -> tuple[float, dict[str, Any]]:
         """Armijo backtracking along the Newton directions (parameters restored before returning)."""
-        t0 = time.perf_counter()
+        t0 = clock(self._device)
         slope = sum(float(item[3].to(torch.float64) @ d.to(torch.float64)) for item, d in zip(items, directions))
         base = float(loss)
         t, tries, accepted = lr, 0, False
@@ -479,7 +484,7 @@ class QNewton(torch.optim.Optimizer):
             "tries": tries,
             "accepted": accepted,
             "directional_derivative": slope,
-            "seconds": time.perf_counter() - t0,
+            "seconds": clock(self._device) - t0,
         }
 
     # -- the three stages of a Newton step, separate so a subclass can distribute them ---------------

@@ -18,13 +18,13 @@ routes that need it (see :meth:`qnewton.scheduler.Scheduler`).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from .._device import clock
 from ..cost import GemmCostModel
 from ..cost.estimate import CostEstimate, RouteKind
 from ..curvature.lazy import CurvatureBlock
@@ -154,9 +154,9 @@ def probe_matvec_seconds(block: CurvatureBlock) -> float:
     if t is None:
         gen = torch.Generator(device="cpu").manual_seed(0)
         v = torch.randn(block.n, generator=gen, dtype=torch.float64).to(block.torch_dtype).to(block.device)
-        t0 = time.perf_counter()
+        t0 = clock(block.device)
         block.matmat(v[:, None])
-        t = time.perf_counter() - t0
+        t = clock(block.device) - t0
         t = block.seconds_per_matvec() or t
     return float(t)
 
@@ -169,9 +169,9 @@ def probe_column_seconds(block: CurvatureBlock, k: int = 64) -> float:
         k = max(1, min(k, block.n))
         gen = torch.Generator(device="cpu").manual_seed(1)
         V = torch.randn(block.n, k, generator=gen, dtype=torch.float64).to(block.torch_dtype).to(block.device)
-        t0 = time.perf_counter()
+        t0 = clock(block.device)
         block.matmat(V)
-        t = (time.perf_counter() - t0) / k
+        t = (clock(block.device) - t0) / k
         block.stats["column_s"] = t
     return float(t)
 

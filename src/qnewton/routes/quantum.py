@@ -24,7 +24,6 @@ Steps 1-4 are classical pre-processing: measured, reported beside the modeled QL
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
@@ -33,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._arrays import as_numpy
+from .._device import clock
 from .._jit import warm_up
 from .._validation import check_fraction, check_int_range
 from ..cost import CostEstimate, QuantumCostModel, block_encoding_alpha
@@ -287,12 +287,12 @@ class QLSARoute:
         warm_up()  # compile the pruning kernels outside the timed pre-processing (first run only)
         hr = _regularized(system)
         notes: list[str] = []
-        t0 = time.perf_counter()
+        t0 = clock(blk.device)
         profile = quantum_sparsity(hr, cfg.sparsity.p) if cfg.sparsity.p is not None else None
         d_req = cfg.sparsity.resolve(n, profile)
         matrix: Any = prune_symmetric(hr, d_req, sparse=d_req / n <= cfg.sparse_threshold) if d_req < n else hr
-        prune_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
+        prune_s = clock(blk.device) - t0
+        t1 = clock(blk.device)
         pd_shift, extremes = 0.0, None
         if d_req < n and cfg.pruned_indefinite == "shift":
             matrix, pd_shift, extremes = self._restore_definiteness(system, hr, matrix, notes)
@@ -304,7 +304,7 @@ class QLSARoute:
             extremes=extremes if cfg.kappa_method == "lanczos" else None,
         )
         notes += knotes
-        kappa_s = time.perf_counter() - t1
+        kappa_s = clock(blk.device) - t1
         d = max(1, oracle_sparsity(matrix))
         norm2 = kappa.details.get("lambda_max") if kappa.method == "lanczos" else kappa.details.get("sigma_max")
         alpha, est = _price(cfg.cost, n, kappa, matrix, d, norm2, True, notes)
@@ -417,11 +417,11 @@ class RowPrunedRoute:
             return Quote.decline(self.name, self.kind, "needs the dense block, which exceeds the memory budget")
         warm_up()
         hr = _regularized(system)
-        t0 = time.perf_counter()
+        t0 = clock(blk.device)
         profile = quantum_sparsity(hr, cfg.sparsity.p) if cfg.sparsity.p is not None else None
         d_req = cfg.sparsity.resolve(n, profile)
         matrix = prune_rows(hr, d_req) if d_req < n else hr
-        prune_s = time.perf_counter() - t0
+        prune_s = clock(blk.device) - t0
         notes = ["row-wise pruning (reference baseline): not symmetric, solved by LU"]
         kappa = qlsa_condition(matrix, "exact" if n <= cfg.exact_limit else "merikoski")[0]
         d = max(1, oracle_sparsity(matrix))
@@ -445,14 +445,14 @@ class RowPrunedRoute:
     def solve(self, system: BlockSystem, quote: Quote) -> SolveResult:
         plan: _Plan = quote.plan
         g, kind = as_numpy(system.g, "g")
-        t0 = time.perf_counter()
+        t0 = clock(None)
         x = np.linalg.solve(plan.matrix.astype(np.float64), g.astype(np.float64)).astype(g.dtype)
         assert quote.cost is not None
         rep = SolveReport(
             "row-pruned-lu (baseline)",
             "quantum",
             plan.matrix.shape[0],
-            time.perf_counter() - t0,
+            clock(None) - t0,
             float(quote.cost.seconds),
             None,
             {"pruning": "rows"},

@@ -16,7 +16,6 @@ order or in other processes with identical results.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from .._arrays import ArrayLike
+from .._device import clock
 from ..cost import CostEstimate
 from ..curvature.lazy import CurvatureBlock, DenseBlock
 from ..errors import ConvergenceError, InvalidArgumentError
@@ -149,11 +149,11 @@ class Scheduler:
         eps = float(reg.eps * blk.max_abs()) if reg.relative else float(reg.eps)
         system = BlockSystem(task.step, task.index, task.name, blk, g, eps, cfg.seed)
 
-        t0 = time.perf_counter()
+        t0 = clock(blk.device)
         quotes = [r.quote(system) for r in self._candidates()]
         needs_dense = any(q.needs_dense and q.applies for q in quotes)
         dense_s, _ = predict_dense_seconds(blk) if needs_dense else (0.0, "")
-        quote_s = time.perf_counter() - t0
+        quote_s = clock(blk.device) - t0
 
         ranked = self._ranked(quotes, cfg.decision, dense_s)
         if not ranked:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from .._arrays import ArrayKind, as_numpy
-from .._validation import check_finite, check_square, check_symmetric_matrix
-from ..errors import NotSymmetricError, ShapeError
+from .._validation import check_finite, check_square, check_symmetric_matrix, raise_if_asymmetric
+from ..errors import NonFiniteError, NotSymmetricError, ShapeError
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,18 @@ def relative_residual(h, x: np.ndarray, b: np.ndarray, shift: float = 0.0) -> fl
     nb = float(np.linalg.norm(b.astype(np.float64)))
     nr = float(np.linalg.norm(r))
     return nr / nb if nb > 0 else nr
+
+
+def check_torch_system(H: torch.Tensor, name: str = "H", symmetry_rtol: float | None = None) -> torch.Tensor:
+    """The device-native twin of the numpy checks: a square, finite, symmetric float tensor (on its device)."""
+    if H.ndim != 2 or H.shape[0] != H.shape[1] or H.shape[0] == 0:
+        raise ShapeError(f"`{name}` must be a non-empty square matrix, got shape {tuple(H.shape)}.")
+    h = H.detach()
+    if not h.is_floating_point() or h.dtype in (torch.float16, torch.bfloat16):
+        h = h.to(torch.float32 if h.is_floating_point() else torch.float64)
+    if not bool(torch.isfinite(h.sum())) and not bool(torch.isfinite(h).all()):
+        raise NonFiniteError(f"`{name}` has NaN/Inf entries.")
+    amax = float(h.abs().max())
+    asym = float((h - h.T).abs().max())
+    raise_if_asymmetric(asym, amax, np.dtype(str(h.dtype).replace("torch.", "")), name, symmetry_rtol)
+    return h

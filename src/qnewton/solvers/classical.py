@@ -23,21 +23,25 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 import torch
 
+from .._device import accelerated, clock
 from .._validation import check_positive
 from ..errors import (
     IllConditionedWarning,
     IndefiniteMatrixWarning,
     InvalidArgumentError,
+    NonFiniteError,
     NotPositiveDefiniteError,
+    ShapeError,
     SingularMatrixError,
 )
-from ._system import System, as_system, relative_residual
+from ._system import System, as_system, check_torch_system, relative_residual
 from .base import RouteKind, SolveReport, SolveResult
 
 __all__ = ["CholeskySolver"]
@@ -90,8 +94,12 @@ class CholeskySolver:
         """Solve (H + shift I) x = g (g of shape (N,) or (N, k)); x comes back in g's kind and dtype.
 
         ``shift`` is the regularization eps: passing it here instead of a regularized copy saves one
-        N x N copy (the solver factors its own shifted copy in place).
+        N x N copy (the solver factors its own shifted copy in place). A torch ``H`` on an
+        accelerator is solved there (``torch.linalg``: Cholesky, LDL or eigh), never copied to the
+        host; numpy and CPU tensors take the faster of LAPACK through scipy or torch.
         """
+        if accelerated(H) and not sp.issparse(H):
+            return self._solve_torch(H, g, shift)
         sys_ = as_system(H, g, symmetry_rtol=self.symmetry_rtol)
         h = sys_.h.toarray() if sys_.sparse else sys_.h
         backend = self.backend
@@ -113,6 +121,59 @@ class CholeskySolver:
         residual = relative_residual(h, x, sys_.b, shift) if self.compute_residual else None
         report = SolveReport(self.name, "classical", sys_.n, seconds, None, residual, details)
         return SolveResult(sys_.wrap(x), report)
+
+    def _solve_torch(self, H: torch.Tensor, g: Any, shift: float) -> SolveResult:
+        h = check_torch_system(H, "H", self.symmetry_rtol)
+        n = h.shape[0]
+        b = torch.as_tensor(g).to(device=h.device, dtype=h.dtype)
+        if b.ndim not in (1, 2) or b.shape[0] != n:
+            raise ShapeError(f"`g` must have shape ({n},) or ({n}, k) to match `H` ({n} x {n}), got {tuple(b.shape)}.")
+        if not bool(torch.isfinite(b).all()):
+            raise NonFiniteError("`g` has NaN/Inf entries.")
+        t0 = clock(h.device)
+        work = h.clone()
+        work.diagonal().add_(shift)
+        details: dict[str, Any] = {"backend": f"torch ({h.device})", "factorization": "cholesky", "fallback": None}
+        details["shift"] = shift
+        factor, info = torch.linalg.cholesky_ex(work)
+        rhs = b.reshape(n, -1)
+        if int(info) == 0:
+            x = torch.cholesky_solve(rhs, factor)
+        else:
+            if self.indefinite == "raise":
+                raise NotPositiveDefiniteError(
+                    f"`H` ({n} x {n}) is not positive definite (Cholesky failed). Regularize it more (H + eps*I "
+                    f"with a larger eps) or choose indefinite='ldl' or 'eigh-abs'."
+                )
+            warnings.warn(
+                f"H ({n} x {n}) is not positive definite; solved with the {self.indefinite!r} fallback. A larger "
+                f"regularization eps makes the block SPD.",
+                IndefiniteMatrixWarning,
+                stacklevel=3,
+            )
+            details["fallback"] = self.indefinite
+            if self.indefinite == "ldl":
+                details["factorization"] = "ldl (torch.linalg.ldl_factor)"
+                ld, piv, info2 = torch.linalg.ldl_factor_ex(work)
+                if int(info2) != 0:
+                    raise SingularMatrixError(f"`H` ({n} x {n}) is singular; regularize it (H + eps*I).")
+                x = torch.linalg.ldl_solve(ld, piv, rhs)
+            else:
+                details["factorization"] = "eigh, |lambda| (saddle-free)"
+                lam, v = torch.linalg.eigh(work.double())
+                mags = lam.abs().clamp_min(self.abs_floor * max(float(lam.abs().max()), 1e-300))
+                details["negative_eigenvalues"] = int((lam < 0).sum())
+                x = (v @ ((v.T @ rhs.double()) / mags[:, None])).to(h.dtype)
+        x = x.reshape(b.shape)
+        seconds = clock(h.device) - t0
+        residual = None
+        if self.compute_residual:
+            r = (h.double() @ x.double().reshape(n, -1)).reshape(b.shape) + shift * x.double() - b.double()
+            nb = float(b.double().norm())
+            residual = float(r.norm()) / nb if nb > 0 else float(r.norm())
+        report = SolveReport(self.name, "classical", n, seconds, None, residual, details)
+        out = x if isinstance(g, torch.Tensor) else x.cpu().numpy()
+        return SolveResult(out.to(g.device) if isinstance(g, torch.Tensor) else out, report)
 
     def _fallback(self, h: np.ndarray, sys_: System, details: dict) -> np.ndarray:
         if self.indefinite == "raise":
