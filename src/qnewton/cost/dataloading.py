@@ -233,21 +233,19 @@ def lookup_uncompute_cost(items: int, word_bits: int, data_loading: str) -> Look
 
 
 def uniform_superposition_toffolis(m: int) -> int:
-    """Toffolis of preparing the uniform superposition over m basis states: 0 when m is a power of
-    two (Hadamards), else about 4 ceil(log2 m).
+    """Toffolis of preparing the uniform superposition over m basis states: about 4 ceil(log2 m).
 
     For m = 2^eta m' (m' odd > 1) Babbush et al. 2018 (Sec. III.D, Fig. 12) use one comparison with
     m' on ceil(log2 m') qubits inside one round of amplitude amplification: the comparison is
     computed and uncomputed twice, about 4 ceil(log2 m) Toffolis, plus one rotation (counted by the
-    callers). An approximation of that circuit, not its exact count.
+    callers). An approximation of that circuit, not its exact count. It is charged for powers of two
+    too (where Hadamards would do), so that no count in this module decreases as d or N grows.
 
     Example:
         >>> uniform_superposition_toffolis(1024), uniform_superposition_toffolis(1000)
-        (0, 40)
+        (40, 40)
     """
     m = check_int_range(m, "m", 1, _MAX_ITEMS)
-    if m & (m - 1) == 0:
-        return 0
     return 4 * _bits(m)
 
 
@@ -362,7 +360,7 @@ def sparse_query_cost(n: int, d: int, entry_bits: int, data_loading: str = "auto
         ("O_A erase (measurement)", lookup_uncompute_cost(L, b, data_loading)),
     )
     a = default_ancillas(n)
-    rotations = 1 + (2 if d & (d - 1) else 0)  # QLSA phase; amplitude-amplification angle of each diffusion
+    rotations = 1 + (2 if d > 1 else 0)  # QLSA phase; amplitude-amplification angle of each diffusion
     qlsa = 2 * uniform_superposition_toffolis(d) + b + max(a - 1, 0)
     return QueryCost(
         n=n,
@@ -413,8 +411,8 @@ def state_prep_cost(n: int, mu: int, data_loading: str = "auto") -> StatePrepCos
 
     Example:
         >>> s = state_prep_cost(1024, 20, "qrom")
-        >>> s.toffolis  # 1023 (lookup) + 20 (inequality test) + 10 (swap)
-        1053
+        >>> s.toffolis  # 40 (uniform superposition) + 1023 (lookup) + 20 (inequality test) + 10 (swap)
+        1093
     """
     n = check_int_range(n, "n", 2, 2**60, "`n` is the length of g (>= 2).")
     mu = check_int_range(mu, "mu", 1, 1024)
@@ -422,6 +420,6 @@ def state_prep_cost(n: int, mu: int, data_loading: str = "auto") -> StatePrepCos
     idx = max(_bits(n), 1)
     lk = lookup_cost(n, idx + mu + 1, data_loading)
     toffolis = uniform_superposition_toffolis(n) + lk.toffolis + mu + idx
-    rotations = 1 if n & (n - 1) else 0
+    rotations = 1
     qubits = idx + 2 * mu + 2 + lk.ancillas
     return StatePrepCost(n=n, mu=mu, lookup=lk, toffolis=toffolis, rotations=rotations, qubits=qubits)
