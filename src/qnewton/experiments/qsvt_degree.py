@@ -286,7 +286,9 @@ def _fc1_hessian(cfg: QSVTDegreeConfig) -> tuple[np.ndarray, np.ndarray, dict[st
     hess_s = time.perf_counter() - t0
     model.zero_grad()
     loss_fn(model(batch[0]), batch[1]).backward()
-    g = model.fc1.weight.grad.detach().double().numpy().ravel()
+    w = dict(model.named_parameters())["fc1.weight"]
+    assert w.grad is not None
+    g = w.grad.detach().double().numpy().ravel()
     info = {"dataset": ds.name, "n_train": len(y), "parameters": sum(p.numel() for p in model.parameters()),
             "fc1_block": list(h.shape), "hessian_seconds_measured": hess_s}  # fmt: skip
     return h, g, info
