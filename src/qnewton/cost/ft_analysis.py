@@ -211,7 +211,10 @@ def _first_win_n(
                 return b, "first N (to 1 %) where the quantum route is cheaper than C N^3"
             lo = n
     except EstimatorError as exc:
-        return None, f"no estimate at N = {n:.3g}: {exc}"
+        msg = str(exc)
+        if "computed:" in msg:  # "...cannot be computed: The computed code distance 51 is too high; ..."
+            msg = msg.split("computed:", 1)[1].split(";")[0].strip()
+        return None, f"estimator refuses from N = {n:.3g} ({msg[:200]})"
     return None, f"never below N = 2^{max_log2_n}"
 
 

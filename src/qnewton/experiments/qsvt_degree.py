@@ -333,9 +333,14 @@ def hessian_block_solves(cfg: QSVTDegreeConfig, progress: bool = False) -> tuple
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         try:
-                            if name != "qsvt-circuit":  # untimed warm-up: thread pools, first-call allocations
-                                solver.solve(a, gb)
                             x, rep = solver.solve(a, gb)
+                            if name != "qsvt-circuit":
+                                # best of 3 more: the first call pays thread-pool start-up, and other jobs
+                                # share these cores (the circuit's single run is seconds long)
+                                for _ in range(3):
+                                    x2, rep2 = solver.solve(a, gb)
+                                    if rep2.measured_seconds < rep.measured_seconds:
+                                        x, rep = x2, rep2
                         except (QNewtonError, MissingDependencyError) as exc:
                             row["error"] = str(exc)[:200]
                             rows.append(row)
@@ -437,7 +442,8 @@ def _report(rows: list[dict[str, Any]], hrows: list[dict[str, Any]], hinfo: dict
             f"{max(1, (cfg.block_size - 1).bit_length())} system qubits + 2 ancillas, a matrix-level block encoding "
             f"of H / ||H||, eps = {cfg.circuit_eps:g}. "
             f"Errors against float64 numpy.linalg.solve of the same matrix. Seconds: **measured** wall clock here "
-            f"(the circuit's is a simulation of the circuit, not a quantum run). Fault-tolerant column: **modeled** "
+            f"(the circuit's is a simulation of the circuit, not a quantum run, one run including the phase "
+            f"search unless cached; the others the best of 4 runs). Fault-tolerant column: **modeled** "
             f"({hinfo.get('ft_model')}).",
             "",
             "| block | d/N | d | shift | κ | solver | cosine | rel. error | measured s | queries | FT modeled s |",
