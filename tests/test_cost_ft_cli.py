@@ -114,7 +114,7 @@ def test_cli_paper_preset_writes_everything(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "modeled" in report and "ASSUMED" in report and "not measured" in report
     counts = json.loads((out / "ft_logical_counts.json").read_text())
-    assert set(counts) == {"qrom", "qram-assumed"}
+    assert set(counts) == {"note", "qrom", "qram-assumed"} and "64-bit" in counts["note"]
     assert counts["qrom"]["logical_counts"]["solve_attempt"]["cczCount"] > 0
     assert "fault-tolerant (modeled)" in capsys.readouterr().out
 

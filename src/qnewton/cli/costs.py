@@ -571,7 +571,12 @@ def write_ft_outputs(result: dict[str, Any], out: Path) -> dict[str, Path]:
         json.dump(doc, f, indent=2, default=_json_default)
         f.write("\n")
     with open(paths["logical_counts"], "w", encoding="utf-8") as f:
-        json.dump(result["logical_counts"], f, indent=2)
+        note = (
+            "qdk.estimator.LogicalCounts input per data-loading method (key 'logical_counts'). The estimator "
+            "computes run times in 64-bit nanoseconds: above ~1e17 CCZ its run time wraps around or it does not "
+            "return; qnewton estimates such circuits in slices (qnewton.cost.fault_tolerant)."
+        )
+        json.dump({"note": note, **result["logical_counts"]}, f, indent=2)
         f.write("\n")
     _plot_maps(result, paths["maps_png"])
     return paths
