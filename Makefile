@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed; trying Debian's python3-venv"; \
 	  apt-get install -y python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(PIP) install -q -c constraints.txt "torch==2.13.0"
-	$(PIP) install -q -c constraints.txt -e ".[dev,quantum,nlp]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,quantum,nlp,ft]"
 	@touch $(STAMP)
 
 # Optional data: Fashion-MNIST from Debian. Skipped (with a note) where apt is not usable; the

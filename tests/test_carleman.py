@@ -247,7 +247,7 @@ def test_circuit_backend_on_a_tiny_system() -> None:
 
 def test_circuit_refuses_large_systems_and_other_errors() -> None:
     grad = _random_poly(2, 2, seed=1)
-    system = carleman_system(carleman_map(grad, 0.1, 2), [0.1, 0.1], 3)
+    system = carleman_system(carleman_map(grad, 0.1, 2), [0.1, 0.1], 30)  # 186 unknowns: embedding 372 > 256
     with pytest.raises(CircuitTooLargeError, match="embedding"):
         solve_carleman(system, "circuit")
     with pytest.raises(InvalidArgumentError, match="`solver`"):

@@ -185,7 +185,9 @@ def test_monotone_in_kappa_eps_alpha(k1, k2, e1, e2, a1, a2):
 
 
 def test_registry_contents_and_documentation():
-    assert set(query_model_names()) == {"jennings-v1", "jennings-v3", "costa2022", "dalzell2024", "hhl2009"}
+    assert set(query_model_names()) == {
+        "jennings-v1", "jennings-v3", "costa2022", "costa2023-measured", "dalzell2024", "hhl2009"
+    }  # fmt: skip
     for name, m in QUERY_MODELS.items():
         assert m.name == name
         assert m.source and m.constants and m.formula

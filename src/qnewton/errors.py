@@ -24,6 +24,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "DataFormatError",
+    "EstimatorError",
     "IllConditionedWarning",
     "IndefiniteMatrixWarning",
     "InvalidArgumentError",
@@ -95,6 +96,12 @@ class ConvergenceError(QNewtonError, ArithmeticError):
 
 class MemoryBudgetError(QNewtonError, MemoryError):
     """A dense matrix would not fit the memory budget; the message names it and the ways out."""
+
+
+class EstimatorError(QNewtonError, RuntimeError):
+    """An external resource estimator (Microsoft's Azure Quantum Resource Estimator from the ``qdk``
+    package) rejected its input or failed; the message carries the estimator's own message and code,
+    e.g. a code distance above its maximum or a T-factory that cannot reach the required error rate."""
 
 
 class MissingDependencyError(QNewtonError, ImportError):

@@ -211,13 +211,13 @@ def solve_carleman(
         solver: ``"direct"`` (sparse LU, classical reference), ``"cholesky"`` (CholeskySolver on the
             normal equations, N <= 4000), ``"emulated"`` / ``"emulated-noisy"`` (EmulatedQLSASolver
             on the Hermitian embedding, ideal or with the QLSA's eps-error and tomography noise),
-            ``"circuit"`` (QSVTCircuitSolver on the embedding; needs 2N <= 16), or a solver object.
+            ``"circuit"`` (QSVTCircuitSolver on the embedding; needs 2N <= MAX_CIRCUIT_N = 256), or a solver object.
         cost_model: prices the quantum routes (default: the Q-Newton paper's model).
         price: compute the modeled QLSA cost (default: for quantum routes only).
         seed: noise seed of the emulated solver.
 
     Raises:
-        CircuitTooLargeError: the circuit backend with an embedding larger than 16.
+        CircuitTooLargeError: the circuit backend with an embedding larger than MAX_CIRCUIT_N (256).
         InvalidArgumentError: an unknown solver, or the normal equations beyond 4000 unknowns.
         NonFiniteError: the solve produced NaN/Inf.
     """

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 _COMMANDS: dict[str, str] = {
     "inspect_hessian": "the linear-algebra core on a real Hessian from the embedded data",
     "costs": "classical vs quantum cost of one block solve as kappa and d grow (paper Fig. 5)",
+    "qsvt_degree": "QSVT inversion degree (measured queries) vs QLSA bounds; the circuit on real Hessian blocks",
     "experiments": "the paper's tables and figures, one subcommand each",
     "train": "train the paper's DNN with Q-Newton (distributed under torchrun)",
     "carleman": "Hessian spectra, dissipativity and Carleman-linearized gradient descent (Liu et al. 2024)",

@@ -5,7 +5,17 @@ condition number kappa grows at oracle sparsity d = 1000, and as d grows at kapp
 settings of the paper's Fig. 5). The quantum cost is **modeled** (query count x gate time, an
 idealized figure); the classical cost is C N^3, a **prediction** whose C is calibrated on this
 machine (or given with ``--classical-c``). Crossovers are found by root finding, not read off the
-grid. Writes ``costs.csv``, ``costs.png`` and ``crossovers.json`` into ``--out``.
+grid. Writes ``costs.csv``, ``costs.png``, ``crossovers.json`` and ``report.md`` into ``--out``.
+
+``--fault-tolerant`` adds the quantum route priced on an error-corrected machine
+(:class:`qnewton.cost.FaultTolerantCostModel`: the matrix loaded by QROM / QROAM / an assumed QRAM
+on every query, logical counts -> Azure Quantum Resource Estimator): crossover maps over (kappa, d)
+at N for each hardware preset and data-loading method against dense Cholesky and, if given with
+``--best-classical-seconds``, the best classical route measured here; and the table "what it would
+take" for (kappa, d) pairs (``--decisions`` CSV, or illustrative defaults): the logical cycle time
+at which the quantum route would tie, and the first N at which it would win, or "never below
+N = 2^40". Writes ``ft_maps.csv``, ``ft_maps.png``, ``ft_what_it_would_take.csv``, ``ft.json`` and
+``ft_logical_counts.json`` (the estimator's LogicalCounts input, to rerun with that tool).
 """
 
 from __future__ import annotations
@@ -22,20 +32,37 @@ from typing import Any
 import numpy as np
 
 from ..cost import (
+    DATA_LOADINGS,
+    FT_HARDWARE_PRESETS,
     GATE_TIME_PRESETS,
     QUERY_MODELS,
     READOUTS,
     ClassicalCostModel,
+    FaultTolerantCostModel,
     GateTime,
     QuantumCostModel,
     find_crossover,
+    ft_analysis,
     get_query_model,
     resolve_gate_time,
 )
+from ..cost.fault_tolerant import estimator_available, estimator_version
 from ..cost.queries import JENNINGS_V1_KAPPA_MIN
 from ..errors import InvalidArgumentError, QNewtonError
 
-__all__ = ["CSV_COLUMNS", "compute_costs", "main", "register", "run", "write_outputs"]
+__all__ = [
+    "CSV_COLUMNS",
+    "DEFAULT_FT_PAIRS",
+    "FT_MAP_COLUMNS",
+    "FT_TABLE_COLUMNS",
+    "compute_costs",
+    "compute_fault_tolerant",
+    "main",
+    "register",
+    "run",
+    "write_ft_outputs",
+    "write_outputs",
+]
 
 #: Columns of ``costs.csv`` (one row per sweep point and gate time).
 CSV_COLUMNS: tuple[str, ...] = (
@@ -56,6 +83,24 @@ CSV_COLUMNS: tuple[str, ...] = (
     "cheaper",
 )
 DEFAULT_GATE_TIMES: tuple[str, ...] = ("ibm_sherbrooke", "ghz", "thz", "atto")
+#: Data-loading methods of the fault-tolerant maps by default (``auto`` is the cheaper of the first two).
+DEFAULT_FT_LOADINGS: tuple[str, ...] = ("qrom", "qroam", "qram-assumed")
+#: (kappa, d) of the "what it would take" table when no decisions CSV is given: ILLUSTRATIVE points,
+#: not measured blocks (the paper's Fig. 5 settings, a denser block, and a well-conditioned sparse one).
+DEFAULT_FT_PAIRS: tuple[tuple[float, float], ...] = ((1e4, 1000.0), (1e3, 12544.0), (100.0, 100.0))
+#: Columns of ``ft_maps.csv``.
+FT_MAP_COLUMNS: tuple[str, ...] = (
+    "hardware", "data_loading", "n", "kappa", "d", "quantum_modeled_seconds", "code_distance", "physical_qubits",
+    "logical_qubits", "data_loading_fraction", "cholesky_seconds", "ratio_vs_cholesky", "best_classical_seconds",
+    "ratio_vs_best_classical", "estimator_error",
+)  # fmt: skip
+#: Columns of ``ft_what_it_would_take.csv``.
+FT_TABLE_COLUMNS: tuple[str, ...] = (
+    "hardware", "data_loading", "n", "kappa", "d", "quantum_modeled_seconds", "cholesky_seconds",
+    "best_classical_seconds", "speedup_needed_vs_cholesky", "time_unit", "current_time_unit_s",
+    "required_time_unit_vs_cholesky_s", "required_time_unit_vs_best_s", "code_distance", "physical_qubits",
+    "first_winning_n", "seconds_at_first_winning_n", "first_winning_n_note", "estimator_error",
+)  # fmt: skip
 _IDEALIZED = "quantum: modeled, idealized (logical query counts x physical gate time)"
 
 
@@ -162,6 +207,51 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--points", type=_positive_int, default=200, help="points per sweep (200)")
     p.add_argument("--out", type=Path, default=Path("results/costs"), help="output directory")
+    ftg = p.add_argument_group(
+        "fault-tolerant machine",
+        "the quantum route priced on an error-corrected machine (modeled; needs qnewton[ft] except for "
+        "--hardware paper)",
+    )
+    ftg.add_argument("--fault-tolerant", action="store_true", help="add the fault-tolerant maps and table")
+    ftg.add_argument(
+        "--hardware",
+        action="append",
+        choices=list(FT_HARDWARE_PRESETS),
+        help="hardware preset; repeat for several (default: all, or only 'paper' without qdk)",
+    )
+    ftg.add_argument(
+        "--data-loading",
+        action="append",
+        choices=list(DATA_LOADINGS),
+        help=f"how the matrix is loaded per query; repeat (default: {' '.join(DEFAULT_FT_LOADINGS)})",
+    )
+    ftg.add_argument("--error-budget", type=_positive_float, default=1e-3, help="estimator error budget (1e-3)")
+    ftg.add_argument(
+        "--best-classical-seconds",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="seconds of the best classical route measured here for this N (default: not measured, omitted)",
+    )
+    ftg.add_argument(
+        "--decisions",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="(kappa, d) of real blocks, a CSV with columns kappa and d (default: illustrative points)",
+    )
+    ftg.add_argument("--map-points", type=_positive_int, default=12, help="grid points per axis of the maps (12)")
+    ftg.add_argument(
+        "--map-kappa-range",
+        type=_positive_float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=(4.0, 1e8),
+        help="kappa range of the maps (4 .. 1e8)",
+    )
+    ftg.add_argument(
+        "--max-log2-n", type=_positive_int, default=ft_analysis.MAX_LOG2_N, help="largest N = 2^k searched (40)"
+    )
     p.set_defaults(func=run)
 
 
@@ -363,6 +453,306 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def compute_fault_tolerant(
+    n: int = 12544,
+    hardware: Sequence[str] | None = None,
+    loadings: Sequence[str] = DEFAULT_FT_LOADINGS,
+    *,
+    classical: ClassicalCostModel,
+    query_model: str = "jennings-v1",
+    eps: float = 1e-12,
+    error_budget: float = 1e-3,
+    readout: str = "none",
+    readout_precision: float = 0.1,
+    best_classical_seconds: float | None = None,
+    pairs: Sequence[tuple[float, float]] | None = None,
+    pairs_source: str = "illustrative (not measured blocks)",
+    map_points: int = 12,
+    map_kappa_range: tuple[float, float] = (4.0, 1e8),
+    max_log2_n: int = ft_analysis.MAX_LOG2_N,
+) -> dict[str, Any]:
+    """The fault-tolerant maps, the "what it would take" table and one example point per model.
+
+    ``hardware`` None means every preset when ``qdk`` is installed, else ``paper`` only (noted).
+
+    Raises:
+        MissingDependencyError: a hardware preset that needs ``qdk`` without it.
+        InvalidArgumentError: a bad setting.
+    """
+    notes: list[str] = []
+    if hardware is None:
+        if estimator_available():
+            hardware = list(FT_HARDWARE_PRESETS)
+        else:
+            hardware = ["paper"]
+            notes.append("qdk (extra qnewton[ft]) is not installed: only the 'paper' preset (no error correction).")
+    if not hardware or not loadings:
+        raise InvalidArgumentError("pass at least one `--hardware` and one `--data-loading`.")
+    lo, hi = map_kappa_range
+    if not lo < hi or lo < 1:
+        raise InvalidArgumentError(f"`map_kappa_range` must be 1 <= LO < HI, got {lo:g} {hi:g}.")
+    base = FaultTolerantCostModel(
+        query_model=query_model, eps=eps, hardware="paper", error_budget=error_budget, readout=readout,
+        readout_precision=readout_precision,
+    )  # fmt: skip
+    models = ft_analysis.models_for(hardware, loadings, base)
+    kappas = np.geomspace(lo, hi, map_points)
+    ds = np.geomspace(1.0, float(n), map_points)
+    maps = ft_analysis.crossover_maps(models, classical, n=n, kappas=kappas, ds=ds,
+                                      best_classical_seconds=best_classical_seconds)  # fmt: skip
+    pairs = list(pairs) if pairs is not None else list(DEFAULT_FT_PAIRS)
+    table = ft_analysis.what_it_would_take(pairs, models, classical, n=n,
+                                           best_classical_seconds=best_classical_seconds,
+                                           max_log2_n=max_log2_n)  # fmt: skip
+    k0, d0 = pairs[0]
+    d0 = min(d0, n)
+    examples = []
+    counts: dict[str, Any] = {}
+    for m in models:
+        try:
+            est = m.estimate(n, kappa=k0, d=d0)
+        except QNewtonError as exc:
+            examples.append({"model": m.name, "kappa": k0, "d": d0, "error": str(exc)})
+            continue
+        examples.append({"model": m.name, "label": m.label, "kappa": k0, "d": d0, **est.to_dict()})
+        counts.setdefault(m.data_loading, {"n": n, "kappa": k0, "d": d0,
+                                           "logical_counts": est.details["logical_counts"]})  # fmt: skip
+    settings = {
+        "n": n,
+        "hardware": [FT_HARDWARE_PRESETS[h].to_dict() for h in hardware],
+        "data_loadings": list(loadings),
+        "query_model": get_query_model(query_model).name,
+        "eps": eps,
+        "error_budget": error_budget,
+        "readout": readout,
+        "readout_precision": readout_precision if readout == "tomography" else None,
+        "alpha": "alpha = d (upper bound of d max|A_ij| / ||A||_2 when only d is known)",
+        "pairs_source": pairs_source,
+        "map_kappa_range": [lo, hi],
+        "map_points": map_points,
+        "max_log2_n": max_log2_n,
+        "estimator": f"Azure Quantum Resource Estimator, qdk {estimator_version()}" if estimator_available() else None,
+        "labels": {
+            "quantum": "modeled (logical counts -> estimator; nothing ran)",
+            "cholesky": maps["classical"]["basis"],
+            "best_classical": (
+                "measured here (given)" if best_classical_seconds is not None else ft_analysis.NOT_MEASURED
+            ),
+        },
+        "notes": notes,
+    }
+    return {"settings": settings, "maps": maps, "table": table, "examples": examples, "logical_counts": counts}
+
+
+def write_ft_outputs(result: dict[str, Any], out: Path) -> dict[str, Path]:
+    """Write ``ft_maps.csv``, ``ft_maps.png``, ``ft_what_it_would_take.csv``, ``ft.json`` and
+    ``ft_logical_counts.json`` into ``out``; return their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "maps_csv": out / "ft_maps.csv",
+        "maps_png": out / "ft_maps.png",
+        "table_csv": out / "ft_what_it_would_take.csv",
+        "json": out / "ft.json",
+        "logical_counts": out / "ft_logical_counts.json",
+    }
+    for key, cols, rows in (("maps_csv", FT_MAP_COLUMNS, result["maps"]["rows"]),
+                            ("table_csv", FT_TABLE_COLUMNS, result["table"])):  # fmt: skip
+        with open(paths[key], "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: ("" if r.get(k) is None else (repr(r[k]) if isinstance(r.get(k), float) else r[k]))
+                            for k in cols})  # fmt: skip
+    doc = {k: result[k] for k in ("settings", "table", "examples")}
+    doc["map_summary"] = result["maps"]["summary"]
+    doc["classical"] = result["maps"]["classical"]
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, default=_json_default)
+        f.write("\n")
+    with open(paths["logical_counts"], "w", encoding="utf-8") as f:
+        note = (
+            "qdk.estimator.LogicalCounts input per data-loading method (key 'logical_counts'). The estimator "
+            "computes run times in 64-bit nanoseconds: above ~1e17 CCZ its run time wraps around or it does not "
+            "return; qnewton estimates such circuits in slices (qnewton.cost.fault_tolerant)."
+        )
+        json.dump({"note": note, **result["logical_counts"]}, f, indent=2)
+        f.write("\n")
+    _plot_maps(result, paths["maps_png"])
+    return paths
+
+
+def _log_edges(v: np.ndarray) -> np.ndarray:
+    """Cell edges of a log-spaced grid: geometric midpoints, extended by half a step at both ends."""
+    lv = np.log(np.asarray(v, dtype=float))
+    if lv.size == 1:
+        return np.exp(np.array([lv[0] - 0.5, lv[0] + 0.5]))
+    mid = 0.5 * (lv[1:] + lv[:-1])
+    return np.exp(np.concatenate([[lv[0] - (mid[0] - lv[0])], mid, [lv[-1] + (lv[-1] - mid[-1])]]))
+
+
+def _plot_maps(result: dict[str, Any], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.figure import Figure
+
+    maps = result["maps"]
+    rows = maps["rows"]
+    hws = list(dict.fromkeys(r["hardware"] for r in rows))
+    lds = list(dict.fromkeys(r["data_loading"] for r in rows))
+    kap, ds = np.array(maps["kappas"]), np.array(maps["ds"], dtype=float)
+    fig = Figure(figsize=(4.2 * len(lds) + 1.2, 3.2 * len(hws) + 1.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_2d(fig.subplots(len(hws), len(lds), squeeze=False))
+    index = {(r["hardware"], r["data_loading"], r["kappa"], r["d"]): r for r in rows}
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-20.0, vmax=20.0)
+    mesh = None
+    for i, hw in enumerate(hws):
+        for j, ld in enumerate(lds):
+            ax = axes[i, j]
+            z = np.full((len(ds), len(kap)), np.nan)
+            zb = np.full_like(z, np.nan)
+            for a, d in enumerate(maps["ds"]):
+                for b, k in enumerate(maps["kappas"]):
+                    r = index.get((hw, ld, k, d))
+                    if r and r["ratio_vs_cholesky"]:
+                        z[a, b] = math.log10(r["ratio_vs_cholesky"])
+                    if r and r["ratio_vs_best_classical"]:
+                        zb[a, b] = math.log10(r["ratio_vs_best_classical"])
+            ke, de = _log_edges(kap), _log_edges(ds)
+            mesh = ax.pcolormesh(ke, de, np.clip(z, -20, 20), norm=norm, cmap="RdBu_r", shading="flat")
+            if np.isnan(z).any():
+                ax.pcolormesh(ke, de, np.where(np.isnan(z), 1.0, np.nan), cmap="Greys", vmin=0, vmax=2,
+                              shading="flat")  # fmt: skip
+            if np.nanmin(z) < 0 < np.nanmax(z):
+                ax.contour(kap, ds, z, levels=[0.0], colors="black", linewidths=1.5)
+            if np.isfinite(zb).any() and np.nanmin(zb) < 0 < np.nanmax(zb):
+                ax.contour(kap, ds, zb, levels=[0.0], colors="black", linewidths=1.2, linestyles="--")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            tag = " (ASSUMED QRAM)" if ld == "qram-assumed" else ""
+            ax.set_title(f"{hw} / {ld}{tag}", fontsize=9)
+            if i == len(hws) - 1:
+                ax.set_xlabel("κ")
+            if j == 0:
+                ax.set_ylabel("d (α = d)")
+    if mesh is not None:
+        cb = fig.colorbar(mesh, ax=axes, shrink=0.6)
+        cb.set_label("log10(quantum / Cholesky seconds); blue: quantum cheaper")
+    s = result["settings"]
+    best = maps["classical"]["best_classical_seconds"]
+    fig.suptitle(
+        f"One N = {s['n']} solve on a fault-tolerant machine vs dense Cholesky "
+        f"({maps['classical']['cholesky_seconds']:.3g} s, {maps['classical']['basis']}); "
+        f"best classical measured here: {best if isinstance(best, str) else f'{best:.3g} s (dashed)'}\n"
+        f"quantum: MODELED [{s['query_model']}, ε = {s['eps']:g}, error budget {s['error_budget']:g}, "
+        f"readout {s['readout']}]; grey: the estimator refused (e.g. code distance > its maximum)",
+        fontsize=10,
+    )
+    fig.savefig(path, dpi=100)
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    return str(x)
+
+
+def write_report(result: dict[str, Any], ft: dict[str, Any] | None, out: Path, command: str) -> Path:
+    """``report.md``: the Fig. 5 crossovers and, with ``ft``, the fault-tolerant summary and table."""
+    from .._machine import describe
+
+    s, c = result["settings"], result["classical"]
+    lines = [
+        "# qnewton costs",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {describe().get('cpu')} ({describe().get('cpu_count')} cores). Classical C N^3: "
+        f"{c['basis']} (C = {c['c']:.4g} s/N^3). Every quantum time below is **modeled** (nothing ran).",
+        "",
+        f"## Fig. 5: queries x gate time (idealized), N = {s['n']}, {s['query_model']}, eps = {s['eps']:g}",
+        "",
+        "| gate time | fixed | crossover |",
+        "|---|---|---|",
+    ]
+    for cx in result["crossovers"]:
+        where = f"{cx['vary']}* = {cx['value']:.4g}" if cx["status"] == "crossover" else cx["status"]
+        fixed = ", ".join(f"{k} = {v:g}" for k, v in cx["fixed"].items())
+        lines.append(f"| {cx['gate_time_name']} ({cx['gate_time_s']:.3g} s) | {fixed} | {where} |")
+    if ft is not None:
+        fs, maps = ft["settings"], ft["maps"]
+        best = maps["classical"]["best_classical_seconds"]
+        lines += [
+            "",
+            f"## Fault-tolerant machine (modeled), N = {fs['n']}",
+            "",
+            f"Query model {fs['query_model']}, eps = {fs['eps']:g}, error budget {fs['error_budget']:g}, readout "
+            f"{fs['readout']}, alpha = d. Estimator: {fs['estimator'] or 'not installed'}. Dense Cholesky: "
+            f"{maps['classical']['cholesky_seconds']:.4g} s ({maps['classical']['basis']}); best classical route "
+            f"measured here: {best if isinstance(best, str) else f'{best:.4g} s'}.",
+            "'qram-assumed' rests on an ASSUMED O(log N) QRAM; 'paper' has no error correction and no data loading.",
+            *[f"Note: {x}" for x in fs["notes"]],
+            "",
+            f"### Maps: grid points (of {maps['summary'][0]['points'] if maps['summary'] else 0}) where the quantum "
+            f"route is cheaper (kappa {fs['map_kappa_range'][0]:g}..{fs['map_kappa_range'][1]:g}, d 1..N)",
+            "",
+            "| hardware | data loading | vs Cholesky | vs best classical |",
+            "|---|---|---|---|",
+        ]
+        for sm in maps["summary"]:
+            lines.append(f"| {sm['hardware']} | {sm['data_loading']} | {sm['quantum_wins_vs_cholesky']} | "
+                         f"{sm['quantum_wins_vs_best_classical']} |")  # fmt: skip
+        ex = [e for e in ft["examples"] if "seconds" in e]
+        if ex:
+            k0, d0 = ex[0]["kappa"], ex[0]["d"]
+            lines += [
+                "",
+                f"### One solve at kappa = {k0:g}, d = {d0:g} (modeled)",
+                "",
+                "| model | seconds | logical qubits | Toffolis/attempt | code distance | physical qubits | T factories "
+                "| data loading share |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for e in ex:
+                dt = e["details"]
+                share = (dt.get("time_split") or {}).get("data_loading")
+                lines.append(
+                    f"| {e['model']} | {_fmt(e['seconds'])} | {dt.get('logical_qubits')} | "
+                    f"{_fmt(float(dt.get('toffolis_per_attempt', 0)))} | {_fmt(dt.get('code_distance'))} | "
+                    f"{_fmt(dt.get('physical_qubits'))} | {_fmt(dt.get('t_factories'))} | {_fmt(share)} |"
+                )
+        lines += [
+            "",
+            f"### What it would take ({fs['pairs_source']})",
+            "",
+            "Required time unit: the logical cycle time (or, for 'paper', seconds per query) at which the quantum "
+            "route would tie at this N. First winning N: kappa and d held fixed, dense Cholesky extrapolated as "
+            "C N^3 (a dense solver ignores the sparsity d, so at large N this reference is weak).",
+            "",
+            "| kappa | d | hardware | data loading | quantum s | speed-up needed | time unit now | needed vs Cholesky "
+            "| needed vs best | first winning N (seconds there) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in ft["table"]:
+            first = (
+                f"{r['first_winning_n']:.3g} ({r['seconds_at_first_winning_n']:.2g} s)"
+                if r["first_winning_n"]
+                else r["first_winning_n_note"]
+            )
+            lines.append(
+                f"| {r['kappa']:g} | {r['d']:g} | {r['hardware']} | {r['data_loading']} | "
+                f"{_fmt(r['quantum_modeled_seconds'])} | {_fmt(r.get('speedup_needed_vs_cholesky'))} | "
+                f"{_fmt(r.get('current_time_unit_s'))} | {_fmt(r.get('required_time_unit_vs_cholesky_s'))} | "
+                f"{_fmt(r.get('required_time_unit_vs_best_s'))} | {first} |"
+            )
+    path = Path(out) / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``costs`` command: compute, write the files, print a summary."""
     gate_times = args.gate_time or [resolve_gate_time(g) for g in DEFAULT_GATE_TIMES]
@@ -389,13 +779,52 @@ def run(args: argparse.Namespace) -> int:
     except QNewtonError as exc:
         print(f"qnewton costs: error: {exc}", file=sys.stderr)
         return 2
+    ft = None
+    if getattr(args, "fault_tolerant", False):
+        try:
+            pairs, source = None, "illustrative (not measured blocks)"
+            if args.decisions is not None:
+                pairs = ft_analysis.read_decisions_csv(args.decisions)
+                source = f"from {args.decisions}"
+            ft = compute_fault_tolerant(
+                args.n,
+                args.hardware,
+                args.data_loading or DEFAULT_FT_LOADINGS,
+                classical=classical,
+                query_model=args.query_model,
+                eps=args.eps,
+                error_budget=args.error_budget,
+                readout=args.readout,
+                readout_precision=args.readout_precision,
+                best_classical_seconds=args.best_classical_seconds,
+                pairs=pairs,
+                pairs_source=source,
+                map_points=args.map_points,
+                map_kappa_range=tuple(args.map_kappa_range),
+                max_log2_n=args.max_log2_n,
+            )
+        except (QNewtonError, ImportError) as exc:
+            print(f"qnewton costs: error: {exc}", file=sys.stderr)
+            return 2
     paths = write_outputs(result, args.out)
+    if ft is not None:
+        paths.update(write_ft_outputs(ft, args.out))
+    from ..experiments._run import environment
+
+    paths["report"] = write_report(result, ft, args.out, environment()["command"])
     c = result["classical"]
     print(f"classical: {c['seconds']:.4g} s per solve ({c['basis']}, C = {c['c']:.4g} s/N^3)")
     for cx in result["crossovers"]:
         where = f"{cx['vary']}* = {cx['value']:.4g}" if cx["status"] == "crossover" else cx["status"]
         fixed = ", ".join(f"{k} = {v:g}" for k, v in cx["fixed"].items())
         print(f"  {cx['gate_time_name']:>14} ({cx['gate_time_s']:.3g} s), {fixed}: {where}")
+    if ft is not None:
+        print("fault-tolerant (modeled): grid points where the quantum route is cheaper than Cholesky")
+        for sm in ft["maps"]["summary"]:
+            wins = f"{sm['quantum_wins_vs_cholesky']} of {sm['points']}"
+            print(f"  {sm['hardware']:>17} / {sm['data_loading']:<12}: {wins}")
+        for note in ft["settings"]["notes"]:
+            print(f"note: {note}")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

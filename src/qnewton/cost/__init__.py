@@ -4,7 +4,10 @@ Quantum (modeled, nothing runs): block-encoding query counts of a QLSA (Jennings
 arXiv:2305.11352 v1 Theorem 1, the Q-Newton paper's model, and comparison models), the
 block-encoding scale factor alpha that carries the oracle sparsity d, logical qubits, the readout
 that turns |x> into a classical vector, and gate-time presets; :class:`QuantumCostModel` combines
-them. Classical: C N^3 with C calibrated by timing LAPACK Cholesky solves here
+them. :class:`FaultTolerantCostModel` prices the same solve on an error-corrected machine: the
+matrix loaded by QROM/QROAM (or an assumed QRAM) on every query, |g> prepared, logical counts
+turned into code distance, physical qubits and run time by Microsoft's resource estimator
+(extra ``qnewton[ft]``). Classical: C N^3 with C calibrated by timing LAPACK Cholesky solves here
 (:class:`ClassicalCostModel`). Both implement :class:`CostModel` and return :class:`CostEstimate`,
 whose ``basis`` says whether a time is measured, modeled or a calibrated prediction.
 
@@ -31,9 +34,12 @@ from .classical import (
     save_calibration,
 )
 from .curves import Crossover, find_crossover
+from .dataloading import DATA_LOADINGS
 from .encoding import block_encoding_alpha, default_ancillas, logical_qubits, max_row_nnz
 from .estimate import BASES, CostEstimate, CostModel
+from .fault_tolerant import FaultTolerantCostModel, LogicalCircuit, PhysicalEstimate, estimate_physical
 from .gate_times import GATE_TIME_PRESETS, GateTime, resolve_gate_time
+from .hardware import FT_HARDWARE_PRESETS, FTHardware, resolve_hardware
 from .quantum import READOUTS, QuantumCostModel
 from .queries import (
     QUERY_MODELS,
@@ -49,6 +55,8 @@ from .readout import amplitude_estimation_calls, amplitude_estimation_iterations
 
 __all__ = [
     "BASES",
+    "DATA_LOADINGS",
+    "FT_HARDWARE_PRESETS",
     "GATE_TIME_PRESETS",
     "QUERY_MODELS",
     "READOUTS",
@@ -57,8 +65,12 @@ __all__ = [
     "CostEstimate",
     "CostModel",
     "Crossover",
+    "FTHardware",
+    "FaultTolerantCostModel",
     "GateTime",
     "GemmCostModel",
+    "LogicalCircuit",
+    "PhysicalEstimate",
     "QuantumCostModel",
     "QueryModel",
     "amplitude_estimation_calls",
@@ -67,6 +79,7 @@ __all__ = [
     "cache_dir",
     "calibrate_classical",
     "default_ancillas",
+    "estimate_physical",
     "find_crossover",
     "fit_cubic_constant",
     "get_query_model",
@@ -81,6 +94,7 @@ __all__ = [
     "measure_gemm",
     "query_model_names",
     "resolve_gate_time",
+    "resolve_hardware",
     "save_calibration",
     "tomography_copies",
 ]

@@ -4,7 +4,7 @@
 * :class:`EmulatedQLSASolver`: the quantum route, emulated (ideal or noisy readout), with the
   modeled QLSA time from :mod:`qnewton.cost`.
 * :class:`QSVTCircuitSolver` (needs the ``quantum`` extra): a real QSVT circuit on PennyLane's
-  state-vector simulator for N <= 16.
+  state-vector simulator for N <= 256.
 """
 
 from .base import LinearSolver, RouteKind, SolveReport, SolveResult

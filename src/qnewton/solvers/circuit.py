@@ -1,5 +1,11 @@
 """A real quantum linear solver circuit for small blocks: QSVT matrix inversion, run on PennyLane's
-state-vector simulator (N <= 16).
+state-vector simulator (N <= 256: 8 system qubits, 2 ancillas, and 1 more for sampled signs).
+
+The block encoding is **matrix-level**: U_A = [[A, sqrt(I - A A^T)], [sqrt(I - A^T A), -A^T]] is built
+as a dense 2m x 2m unitary and applied as one ``QubitUnitary`` per query (:func:`block_encoding_unitary`),
+not compiled from oracles. Its query count (the polynomial's degree) is what a circuit with a real
+sparse-access block encoding would make; what such an encoding costs per query on an error-corrected
+machine is modeled in :class:`qnewton.cost.FaultTolerantCostModel`.
 
 The circuit (wires declared in this order on the device):
 
@@ -64,9 +70,9 @@ __all__ = [
     "clear_phase_cache",
 ]
 
-#: Largest block the state-vector backend accepts (padded to 16 = 2^4: 6 simulated qubits, 7 with
-#: the sign-readout control).
-MAX_CIRCUIT_N = 16
+#: Largest block the state-vector backend accepts (padded to 256 = 2^8: 10 simulated qubits, 11 with
+#: the sign-readout control; one query applies a dense 512 x 512 block encoding, ~10 ms here).
+MAX_CIRCUIT_N = 256
 
 #: An eigenvalue below this multiple of ||H|| * N * machine-epsilon makes H numerically singular.
 _SINGULAR_RTOL = 1.0
@@ -111,7 +117,7 @@ class QSVTCircuitConfig:
         eps: target relative error of the solution, ||x - H^{-1} g|| <= eps ||H^{-1} g|| (exact
             state vector): 90 % of it goes to the polynomial, 10 % to the phases.
         kappa: condition number to build the polynomial for; ``None`` computes it exactly from
-            the eigenvalues of H (cheap at N <= 16) and rounds it up on a grid of ratio
+            the eigenvalues of H (cheap at N <= 256) and rounds it up on a grid of ratio
             1 + ``kappa_grid`` so that nearby blocks reuse cached phases. A value below the true
             kappa leaves the smallest eigenvalues outside the polynomial's domain (a warning).
         degree_cap: largest polynomial degree (= block-encoding queries) allowed.
@@ -209,7 +215,7 @@ class QSVTCircuitSolver:
     """QSVT matrix inversion on a state-vector simulator: ``solve(H, g) -> SolveResult``.
 
     Implements :class:`qnewton.solvers.base.LinearSolver` with ``route = "quantum"``: H symmetric
-    (definite or indefinite), N <= 16, padded to a power of two with alpha * I (alpha = ||H||_2,
+    (definite or indefinite), N <= 256, padded to a power of two with alpha * I (alpha = ||H||_2,
     so kappa is unchanged) and g with zeros; the answer is un-padded and returned in the kind,
     dtype and device of ``g``. The circuit, the readout and the report are described in the module
     docstring. The inverse polynomial has degree ~ kappa ln(2/eps) (the number of block-encoding
@@ -252,7 +258,7 @@ class QSVTCircuitSolver:
         """Solve H x = g with the QSVT circuit.
 
         Args:
-            H: symmetric N x N matrix, N <= 16 (numpy, torch or array-like; float64 internally).
+            H: symmetric N x N matrix, N <= 256 (numpy, torch or array-like; float64 internally).
             g: right-hand side of length N.
 
         Returns:
@@ -266,7 +272,7 @@ class QSVTCircuitSolver:
             ShapeError: H not square or g not a vector of length N.
             NonFiniteError: NaN/Inf in H or g.
             NotSymmetricError: H not symmetric.
-            CircuitTooLargeError: N > 16.
+            CircuitTooLargeError: N > 256 (:data:`MAX_CIRCUIT_N`).
             SingularMatrixError: H singular (kappa infinite in float64).
             ConvergenceError: the degree needed exceeds ``degree_cap``, no angle solver reaches the
                 precision, or (shots) no shot succeeded.
