@@ -300,3 +300,21 @@ def test_scheduler_state_round_trip_keeps_cg_history():
     torch.testing.assert_close(
         t.route("cg").state_dict()["previous"][blk.name], s.route("cg").state_dict()["previous"][blk.name]
     )
+
+
+def test_the_fault_tolerant_model_prices_the_quantum_route_and_the_record_carries_physical_figures():
+    """The quantum route priced end to end on a fault-tolerant machine (the 'paper' hardware preset needs
+    no estimator); the hybrid then compares those seconds with the best classical route's."""
+    from qnewton.cost import FaultTolerantCostModel
+
+    res = real_blocks("ggn")
+    blk = res["0.weight"]
+    try:
+        model = FaultTolerantCostModel(hardware="qubit_gate_ns_e4")
+    except ImportError:
+        pytest.skip("the fault-tolerant estimator needs the `ft` extra (qdk)")
+    cfg = SchedulerConfig(policy="hybrid", classical_cost=FIXED, quantum=QuantumRouteConfig(cost=model))
+    r = Scheduler(cfg).run(BlockTask(0, 0, blk.name, blk, blk.gradient)).record
+    assert r.extra["ft_code_distance"] >= 3 and r.extra["ft_physical_qubits"] > 0
+    assert r.quantum_cost_s == pytest.approx(r.quotes["qlsa"]["solve_s"])
+    assert r.kind == "classical"  # on error-corrected hardware the classical route wins this block

@@ -224,6 +224,22 @@ def _price(
     return alpha, est
 
 
+#: What a fault-tolerant cost model's estimate adds to the decision record (physical resources;
+#: fields the record does not have go to its ``extra``).
+_PHYSICAL = (
+    "hardware",
+    "data_loading",
+    "code_distance",
+    "physical_qubits",
+    "t_factories",
+    "logical_qubits",
+    "toffolis_total",
+    "t_count_total",
+    "logical_cycle_time_s",
+    "time_split",
+)
+
+
 def _quantum_record(
     plan_kappa: ConditionEstimate,
     d_req: int,
@@ -235,7 +251,11 @@ def _quantum_record(
     pd_shift: float,
     notes: str,
 ) -> dict[str, Any]:
+    physical = (
+        {f"ft_{k}": est.details[k] for k in _PHYSICAL if k in est.details} if "code_distance" in est.details else {}
+    )
     return {
+        **physical,
         "pd_shift": pd_shift,
         "kappa": plan_kappa.value,
         "log_kappa": plan_kappa.log_value,
