@@ -32,7 +32,7 @@ def tiny_configs():
         ),
         "profile": replace(q["profile"], steps=(0, 2)),
         "regularization": replace(q["regularization"], eps_values=(0.1, 1.0), warmup_steps=2, newton_steps=1),
-        "oracle_sparsity": replace(q["oracle_sparsity"], ratios=(1.0, 0.2), warmup_steps=2, newton_steps=1),
+        "sparsity": replace(q["sparsity"], ratios=(1.0, 0.2), warmup_steps=2, newton_steps=1),
         "routes": replace(q["routes"], warmup_steps=1, newton_steps=2),
     }
 
@@ -50,7 +50,7 @@ EXPECTED = {
     "table4": ["table4.csv", "curves.csv", "table4.png", "results.json", "report.md"],
     "profile": ["profile_summary.csv", "profile_rows.csv", "profile.png", "results.json", "report.md"],
     "regularization": ["regularization.csv", "regularization.png", "results.json", "report.md"],
-    "oracle_sparsity": ["oracle_sparsity.csv", "oracle_sparsity.png", "results.json", "report.md"],
+    "sparsity": ["oracle_sparsity.csv", "oracle_sparsity.png", "results.json", "report.md"],
     "routes": ["routes.csv", "decisions.csv", "routes.png", "results.json", "report.md"],
 }
 
@@ -186,7 +186,7 @@ def test_cli_table3_quick(tmp_path, capsys):
             "table3",
             "--dataset",
             "digits",
-            "--sgd-steps",
+            "--sgd-arm-steps",
             "4",
             "--warmup-steps",
             "1",
@@ -218,3 +218,18 @@ def test_recorded_command_is_runnable(monkeypatch, argv, expected):
 
     monkeypatch.setattr("sys.argv", argv)
     assert environment()["command"] == expected
+
+
+def test_a_failed_run_never_blocks_a_retry_with_other_settings(tmp_path):
+    from qnewton.experiments._run import mark_active
+
+    run = RunDir(tmp_path, "table3", {"a": 1})
+    run.save_checkpoint({"x": 1})
+    mark_active("failed", ValueError("boom"))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "boom" in manifest["error"]
+    again = RunDir(tmp_path, "table3", {"a": 2})  # other settings: allowed, the old record kept
+    assert again.manifest["config"] == {"a": 2} and (tmp_path / "manifest.previous.json").exists()
+    assert (tmp_path / "checkpoint.previous.pt").exists() and not (tmp_path / "checkpoint.pt").exists()
+    again.finish("complete")
+    assert oct((tmp_path / "manifest.json").stat().st_mode & 0o777) == "0o644"

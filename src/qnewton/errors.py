@@ -49,7 +49,20 @@ class QNewtonError(Exception):
 
 
 class InvalidArgumentError(QNewtonError, ValueError):
-    """An argument is outside its allowed range or of the wrong kind (e.g. ``d > N``, ``eps <= 0``)."""
+    """An argument is outside its allowed range or of the wrong kind (e.g. ``d > N``, ``eps <= 0``).
+
+    ``argument`` names the offending argument (a parameter or config field) when known, so a
+    front end can name it as the user typed it (the command line maps it to its option).
+    """
+
+    def __init__(self, message: str = "", *, argument: str | None = None) -> None:
+        super().__init__(message)
+        if argument is None:  # messages name the argument in backticks: `eps` must be > 0
+            import re
+
+            m = re.match(r"\s*`([A-Za-z_][A-Za-z0-9_.]*)", message)
+            argument = m.group(1) if m else None
+        self.argument = argument
 
 
 class ShapeError(InvalidArgumentError):

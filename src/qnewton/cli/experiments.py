@@ -1,228 +1,187 @@
 """Experiment subcommands: one per table/figure of the Q-Newton paper, plus `reproduce`.
 
 Each writes JSON + CSV + PNG + a Markdown report into its run folder (``--out``) and resumes from
-its checkpoint when rerun with the same settings (``--fresh`` starts over). Options are named after
-the fields of the experiment's config dataclass (``dest=``), so :func:`_config` maps them over.
+its checkpoint when rerun with the same settings (``--fresh`` starts over). The options of each
+command are generated from the fields of its config dataclass (``qnewton.cli._options``), so the
+help, the defaults and the checks are the config's own.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any
 
-from ._options import config_values
-from ._options import gate_time as parse_gate_time
+from ._options import add_config_options, common_run_options, config_from_args
 
 
-def _config(cls: type, args: argparse.Namespace, **fixed: Any) -> Any:
-    """The config dataclass ``cls`` from the parsed options whose names are its fields."""
-    return cls(**{**config_values(cls, args), **fixed})
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its experiment module, config class, runner and help."""
+
+    module: str
+    config: str
+    runner: str
+    help: str
+    description: str
+    example: str
+    runtime: str
+
+    def config_class(self) -> type:
+        return getattr(importlib.import_module(f"qnewton.experiments.{self.module}"), self.config)
 
 
-def _costs(args: argparse.Namespace):
-    from ..experiments.training import CostSettings
-
-    return CostSettings(gate_time=args.gate_time, readout=args.readout, classical_c=args.classical_c)
-
-
-def _dataset(args: argparse.Namespace) -> str:
-    from ..experiments._common import default_image_dataset
-
-    return args.dataset or default_image_dataset()
-
-
-# experiment -> (module, config class, runner); the module is imported only when the command runs
-_EXPERIMENTS = {
-    "table2": ("table2", "Table2Config", "run_table2"),
-    "table3": ("table3", "Table3Config", "run_table3"),
-    "table4": ("table4", "Table4Config", "run_table4"),
-    "profile": ("sparsity_profile", "ProfileConfig", "run_profile"),
-    "regularization": ("regularization", "RegularizationConfig", "run_regularization"),
-    "sparsity": ("oracle_sparsity", "OracleSparsityConfig", "run_oracle_sparsity"),
-    "routes": ("routes", "RoutesConfig", "run_routes"),
+#: Subcommand name -> what it runs. The names are those of `reproduce --only` too.
+COMMANDS: dict[str, Command] = {
+    "table2": Command(
+        "table2",
+        "Table2Config",
+        "run_table2",
+        "paper Table II: kappa-estimation time vs block size",
+        "Times each condition-number estimator on leading blocks of a real Hessian (the DNN's fc1 block) "
+        "beside the paper's H100 figures, with each estimate's error against the exact SVD.",
+        "qnewton table2 --sizes 10 100 1000 --out runs/table2",
+        "about 1 min at the defaults",
+    ),
+    "table3": Command(
+        "table3",
+        "Table3Config",
+        "run_table3",
+        "paper Table III: the DNN with SGD / classical / best classical / quantum / Q-Newton",
+        "Trains the paper's DNN with SGD and the Newton arms (dense Cholesky, the best classical route, the "
+        "quantum route, the hybrid); steps to SGD's best test accuracy, seconds per step and in total, measured "
+        "and modeled times in separate columns. --paper-scale: the paper's batch 2048, 1500 SGD and 1000 Newton "
+        "steps, eps 1.0 (hours).",
+        "qnewton table3 --newton-steps 10 --out runs/table3",
+        "about 30 min at the defaults (--paper-scale: about 2 h)",
+    ),
+    "table4": Command(
+        "table4",
+        "Table4Config",
+        "run_table4",
+        "paper Table IV: Mistral/BERT with SGD / classical / quantum / Q-Newton",
+        "Trains a small transformers Mistral (or BERT) from scratch on the embedded corpus with the same arms, "
+        "layer-wise empirical Fisher curvature; evaluation loss against steps and time.",
+        "qnewton table4 --model bert --newton-steps 5 --out runs/table4",
+        "about 10 min at the defaults",
+    ),
+    "profile": Command(
+        "sparsity_profile",
+        "ProfileConfig",
+        "run_profile",
+        "paper Fig. 6: p%-sparsity of Hessian rows at two training steps",
+        "How many entries of each Hessian row carry p% of its absolute mass, at the given SGD steps.",
+        "qnewton profile --steps 0 10 --out runs/profile",
+        "about 1 min at the defaults",
+    ),
+    "regularization": Command(
+        "regularization",
+        "RegularizationConfig",
+        "run_regularization",
+        "paper Fig. 8: accuracy and kappa vs eps",
+        "Newton runs at several regularizations eps: test accuracy and the blocks' condition numbers.",
+        "qnewton regularization --eps-values 0.01 0.1 1 --newton-steps 5 --out runs/regularization",
+        "about 15 min at the defaults",
+    ),
+    "sparsity": Command(
+        "oracle_sparsity",
+        "OracleSparsityConfig",
+        "run_oracle_sparsity",
+        "paper Fig. 1 left: accuracy vs oracle sparsity, symmetric vs row-wise pruning",
+        "Quantum-route Newton runs with the blocks pruned to d = ratio N, the paper's symmetric pruning against "
+        "the reference code's row-wise top-d.",
+        "qnewton sparsity --ratios 1 0.4 0.1 --newton-steps 5 --out runs/sparsity",
+        "about 30 min at the defaults",
+    ),
+    "routes": Command(
+        "routes",
+        "RoutesConfig",
+        "run_routes",
+        "paper Fig. 1 right: each route's cost per step, the route taken, pruning vs shift",
+        "A Q-Newton run quoting every route for every block: dense Cholesky (the paper's classical cost), the "
+        "best classical route and the quantum route per step; and the quantum route's direction with and "
+        "without pruning and the definiteness shift.",
+        "qnewton routes --newton-steps 10 --out runs/routes",
+        "about 5 min at the defaults",
+    ),
 }
 
 
 def _run(args: argparse.Namespace) -> int:
-    module, cls_name, runner = _EXPERIMENTS[args.command]
-    mod = importlib.import_module(f"..experiments.{module}", __package__)
-    cls = getattr(mod, cls_name)
-    fixed: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(cls)}
-    if "costs" in names:
-        fixed["costs"] = _costs(args)
-    if "dataset" in names:
-        fixed["dataset"] = _dataset(args)
-    path = getattr(mod, runner)(_config(cls, args, **fixed), args.out, fresh=args.fresh, progress=not args.no_progress)
+    cmd = COMMANDS[args.command]
+    cls = cmd.config_class()
+    cfg = config_from_args(cls, args, args._parser)
+    if getattr(args, "paper_scale", False):  # the preset, then what was given explicitly on top
+        given = {k.split(".")[0] for k in vars(args)} & {f.name for f in fields(cls)}
+        cfg = cls.paper_scale(**{k: getattr(cfg, k) for k in given})
+    runner = getattr(importlib.import_module(f"qnewton.experiments.{cmd.module}"), cmd.runner)
+    path = runner(cfg, args.out, fresh=args.fresh, progress=not args.no_progress)
     print(f"report: {path / 'report.md'}")
     return 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:
     from ..experiments import reproduce as R
+    from ..experiments.training import CostSettings
 
-    costs = _costs(args)
+    costs = config_from_args(CostSettings, args, args._parser, prefix="costs.")
     if args.quick:
         configs = R.quick_configs(args.dataset or "digits", costs, args.seed)
     else:
-        ds = _dataset(args)
-        configs = {}
-        for name, (module, cls_name, _) in _EXPERIMENTS.items():
-            cls = getattr(importlib.import_module(f"..experiments.{module}", __package__), cls_name)
-            names = {f.name for f in dataclasses.fields(cls)}
-            kw = {k: v for k, v in (("dataset", ds), ("costs", costs), ("seed", args.seed)) if k in names}
-            configs["oracle_sparsity" if name == "sparsity" else name] = cls(**kw)
+        configs = R.full_configs(costs, args.seed, args.dataset)
     only = tuple(args.only) if args.only else None
-    if only and set(only) - set(R.EXPERIMENTS):
-        raise SystemExit(
-            f"qnewton reproduce: unknown --only {sorted(set(only) - set(R.EXPERIMENTS))}; choose from {R.EXPERIMENTS}"
-        )
     path = R.run_reproduce(configs, args.out, only=only, fresh=args.fresh, progress=not args.no_progress)
     print(f"report: {path / 'report.md'}")
     return 0
 
 
-# -- option groups --------------------------------------------------------------------------------
-def _common(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument("--out", type=Path, default=Path(default_out), help=f"run folder (default {default_out})")
-    p.add_argument("--fresh", action="store_true", help="discard a previous run in --out instead of resuming")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _cost_options(p: argparse.ArgumentParser, gate_time: str = "atto") -> None:
-    p.add_argument(
-        "--gate-time",
-        type=parse_gate_time,
-        default=gate_time,
-        help="quantum gate time: ibm_sherbrooke, ghz, thz, atto (the paper's, 1e-18 s) or seconds",
-    )
-    p.add_argument(
-        "--readout",
-        choices=["none", "tomography"],
-        default="none",
-        help="'none': the paper's solve-only cost; 'tomography': reading x out counted too",
-    )
-    p.add_argument(
-        "--classical-c",
-        type=float,
-        default=None,
-        help="fixed C of the classical cost C N^3 (default: calibrated on this machine, cached)",
-    )
-
-
-def _image_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dataset",
-        default=None,
-        help="digits, digits-784, fashion-mnist, mnist or idx (default: fashion-mnist if installed)",
-    )
-    p.add_argument("--data-dir", dest="data_dir", default=None, help="folder with IDX files (mnist/idx)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-
-
-def _training_options(p: argparse.ArgumentParser, eps_help: str = "regularization H + eps I") -> None:
-    p.add_argument(
-        "--warmup-steps", dest="warmup_steps", type=int, default=None, help="SGD steps before Newton (paper Sec. IV-B)"
-    )
-    p.add_argument("--newton-steps", dest="newton_steps", type=int, default=None)
-    p.add_argument("--sgd-lr", dest="sgd_lr", type=float, default=None)
-    p.add_argument("--lr", dest="newton_lr", type=float, default=None, help="Newton step size")
-    p.add_argument("--eps", type=float, default=None, help=eps_help)
-    p.add_argument(
-        "--no-line-search",
-        dest="line_search",
-        action="store_false",
-        default=None,
-        help="fixed Newton step lr (the paper's Algorithm 1) instead of backtracking",
+def _parser(sub: argparse._SubParsersAction, name: str, help: str, description: str, example: str, runtime: str) -> Any:
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=f"example:\n  {example}\n\nrun time: {runtime} on a 2-core machine (measured; see docs/RESULTS.md)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    eps_help = "regularization H + eps I (default 0.05; the paper used 1.0 on its data, see docs/RESULTS.md)"
+    for name, cmd in COMMANDS.items():
+        p = _parser(sub, name, cmd.help, cmd.description, cmd.example, cmd.runtime)
+        add_config_options(p, cmd.config_class())
+        if name == "table3":
+            p.add_argument(
+                "--paper-scale",
+                action="store_true",
+                help="the paper's setting: batch 2048, --sgd-arm-steps 1500, --newton-steps 1000, --eps 1.0, "
+                "--eval-every 25, full test set; options given explicitly still win (default: off)",
+            )
+        common_run_options(p, f"runs/{name}")
+        p.set_defaults(func=_run, _parser=p)
 
-    p = sub.add_parser("table2", help="paper Table II: kappa-estimation time vs block size")
-    _image_options(p)
-    p.add_argument("--sizes", type=int, nargs="+", default=None, help="block sizes N (default 10 100 1000 10000)")
-    p.add_argument("--exact-max", dest="exact_max", type=int, default=None, help="largest N for the SVD truth")
-    p.add_argument("--eps", type=float, default=None)
-    p.add_argument("--repeats", type=int, default=None)
-    _common(p, "runs/table2")
+    from ..experiments.reproduce import EXPERIMENTS
 
-    p = sub.add_parser(
-        "table3",
-        help="paper Table III: DNN with SGD / classical / quantum / Q-Newton",
-        description="Steps to a target test accuracy, seconds per step and total time for the four "
-        "methods; measured and modeled times in separate columns.",
+    p = _parser(
+        sub,
+        "reproduce",
+        "every table and figure of the paper into one run folder (--quick: about 2 min)",
+        "Runs every experiment command (and the cost, spectrum and Carleman studies) into one folder with an "
+        "index report. --quick: small sizes on the embedded data; the main demo (`make demo`).",
+        "qnewton reproduce --quick --out runs/demo",
+        "about 2 min with --quick; several hours at full size",
     )
-    _image_options(p)
-    p.add_argument("--n-train", dest="n_train", type=int, default=None)
-    p.add_argument("--n-test", dest="n_test", type=int, default=None)
-    p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden sizes (default 16 16)")
-    p.add_argument("--sgd-steps", dest="sgd_arm_steps", type=int, default=None, help="steps of the SGD arm")
-    _training_options(p, eps_help)
-    p.add_argument("--sparsity", type=float, default=None, help="oracle sparsity d/N (default: the 50%% rule)")
+    p.add_argument("--quick", action="store_true", help="small sizes on the embedded data (default: full size)")
     p.add_argument(
-        "--target",
-        dest="target_accuracy",
-        type=float,
+        "--dataset",
         default=None,
-        help="target test accuracy (default: the best the SGD arm reaches)",
+        choices=("digits", "digits-784", "fashion-mnist"),
+        help="image data set of the image experiments (default: digits with --quick, else auto)",
     )
-    p.add_argument("--eval-every", dest="eval_every", type=int, default=None)
-    _cost_options(p)
-    _common(p, "runs/table3")
+    p.add_argument("--only", nargs="+", default=None, choices=EXPERIMENTS, help="run only these (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every experiment (default: 0)")
+    from ..experiments.training import CostSettings
 
-    p = sub.add_parser("table4", help="paper Table IV: Mistral/BERT with SGD / classical / quantum / Q-Newton")
-    p.add_argument("--model", choices=["mistral", "bert"], default=None)
-    p.add_argument("--corpus", default=None, help="pydoc (embedded), wikitext, wikitext-2-raw, wikitext-103-raw")
-    p.add_argument("--data-dir", dest="data_dir", default=None, help="folder with wiki.train.raw etc.")
-    p.add_argument("--block-size", dest="block_size", type=int, default=None)
-    p.add_argument("--n-train-blocks", dest="n_train_blocks", type=int, default=None)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    p.add_argument("--curvature-batch-size", dest="curvature_batch_size", type=int, default=None)
-    p.add_argument("--sgd-steps", dest="sgd_arm_steps", type=int, default=None)
-    _training_options(p, "regularization H + eps I (paper: 0.5 for Mistral)")
-    p.add_argument("--target", dest="target_loss", type=float, default=None, help="target eval loss")
-    p.add_argument("--eval-every", dest="eval_every", type=int, default=None)
-    _cost_options(p)
-    _common(p, "runs/table4")
-
-    p = sub.add_parser("profile", help="paper Fig. 6: p%%-sparsity of Hessian rows at two training steps")
-    _image_options(p)
-    p.add_argument("--steps", type=int, nargs="+", default=None)
-    _common(p, "runs/profile")
-
-    p = sub.add_parser("regularization", help="paper Fig. 8: accuracy and kappa vs eps")
-    _image_options(p)
-    p.add_argument("--eps-values", dest="eps_values", type=float, nargs="+", default=None)
-    _training_options(p)
-    _cost_options(p)
-    _common(p, "runs/regularization")
-
-    p = sub.add_parser("sparsity", help="paper Fig. 1 left: accuracy vs oracle sparsity, symmetric vs row-wise")
-    _image_options(p)
-    p.add_argument("--ratios", type=float, nargs="+", default=None, help="d/N values (default 1 .6 .4 .2 .1 .05)")
-    _training_options(p, eps_help)
-    _cost_options(p)
-    _common(p, "runs/oracle_sparsity")
-
-    p = sub.add_parser("routes", help="paper Fig. 1 right: classical vs quantum cost per step and route")
-    _image_options(p)
-    _training_options(p, eps_help)
-    _cost_options(p, gate_time="ghz")
-    _common(p, "runs/routes")
-
-    for name in _EXPERIMENTS:
-        sub.choices[name].set_defaults(func=_run)
-
-    p = sub.add_parser("reproduce", help="every table and figure, in one run folder (--quick: minutes)")
-    p.add_argument("--quick", action="store_true", help="small sizes on the embedded data (a few minutes)")
-    p.add_argument("--dataset", default=None, help="image data set (quick default: digits)")
-    p.add_argument("--only", nargs="+", default=None, help="a subset of the experiments")
-    _cost_options(p)
-    _common(p, "runs/reproduce")
-    p.set_defaults(func=_reproduce)
+    add_config_options(p, CostSettings, prefix="costs.", group=p.add_argument_group("cost models"))
+    common_run_options(p, "runs/reproduce")
+    p.set_defaults(func=_reproduce, _parser=p)

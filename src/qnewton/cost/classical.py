@@ -14,13 +14,11 @@ than the calibrated sizes is an extrapolation of the N^3 law; estimates say so.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,6 +31,7 @@ import scipy
 import scipy.linalg
 import torch
 
+from .._io import atomic_write
 from .._machine import cpu_name
 from .._validation import check_int_range, check_positive
 from ..errors import InvalidArgumentError, QNewtonWarning
@@ -267,15 +266,7 @@ def save_calibration(cal: Calibration, directory: str | os.PathLike | None = Non
         path.parent.mkdir(parents=True, exist_ok=True)
         entries = _read_entries(path)
         entries[cal.key] = cal.to_dict()
-        fd, tmp = tempfile.mkstemp(prefix=".classical_cost.", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"format": _CACHE_FORMAT, "entries": entries}, f, indent=1, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, json.dumps({"format": _CACHE_FORMAT, "entries": entries}, indent=1, sort_keys=True))
     except OSError as exc:
         warn_outside_package(
             f"could not write the classical-cost calibration cache {path} ({exc}); C will be "

@@ -42,7 +42,10 @@ def image_setup(
     """The paper's DNN (input-hidden...-10, ReLU, cross-entropy) on an image data set.
 
     ``n_train``/``n_test`` are caps: a balanced, seeded subset of at most that many examples.
+    ``dataset="auto"``: :func:`default_image_dataset`.
     """
+    if dataset == "auto":
+        dataset = default_image_dataset()
     ds = load_image_dataset(dataset, data_dir, seed=seed)
     if (n_train is not None and n_train < len(ds.y_train)) or (n_test is not None and n_test < len(ds.y_test)):
         n_train = n_train if n_train is not None and n_train < len(ds.y_train) else None

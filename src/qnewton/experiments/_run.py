@@ -7,8 +7,11 @@ Every experiment writes into one folder::
     <out>/report.md        a Markdown report: measured and modeled figures kept apart
     <out>/checkpoint.pt    resumable state of a long run (deleted when the run completes)
 
-Files are written atomically (temporary file + rename), so an interrupted run never leaves a
-half-written file; rerunning the same command resumes from the checkpoint.
+Files are written atomically and durably (temporary file + fsync + rename, mode 0644), so an
+interrupted run never leaves a half-written file; rerunning the same command resumes from the
+checkpoint. The manifest's ``status`` is ``running``, ``complete``, ``failed`` (with the error) or
+``interrupted``; a failed or interrupted run with other settings never blocks a new run in its
+folder (its manifest is kept as ``manifest.previous.json``).
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._io import atomic_write, load_torch, save_torch
 from .._machine import describe
 from ..errors import CheckpointError
 
@@ -69,15 +72,17 @@ def _program() -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
+
+
+#: Runs of this process that have not completed: the CLI marks them failed on an error.
+_ACTIVE: list[RunDir] = []
+
+
+def mark_active(status: str, error: BaseException | None = None) -> None:
+    """Give every run of this process that is still ``running`` the ``status`` (and the error)."""
+    for run in list(_ACTIVE):
+        run.finish(status, error)
 
 
 class RunDir:
@@ -102,16 +107,25 @@ class RunDir:
                 old = json.loads(manifest.read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise CheckpointError(
-                    f"`out` = {self.root} holds an unreadable manifest.json ({exc}); pass --fresh or another --out."
+                    f"--out {self.root} holds an unreadable manifest.json ({exc}); pass --fresh or another --out."
                 ) from exc
-            if old.get("experiment") != experiment or old.get("config") != self.config:
+            same = old.get("experiment") == experiment and old.get("config") == self.config
+            # a run that failed or was interrupted never blocks a new one; a running or complete one does
+            if not same and old.get("status") not in ("failed", "interrupted"):
                 raise CheckpointError(
-                    f"`out` = {self.root} holds a run of {old.get('experiment')!r} with other settings; pass "
-                    f"--fresh to overwrite it or choose another --out."
+                    f"--out {self.root} holds a {old.get('status', '')} run of {old.get('experiment')!r} with other "
+                    f"settings; pass --fresh to overwrite it or choose another --out."
                 )
+        if manifest.exists() and not fresh and same:
             self.manifest = old
             self.manifest["resumed"] = self.manifest.get("resumed", 0) + 1
+            self.manifest["status"] = "running"
+            self.manifest.pop("error", None)
         else:
+            if manifest.exists() and not fresh:  # a failed run with other settings: keep what it left
+                _atomic_write(self.root / "manifest.previous.json", manifest.read_bytes())
+                if self.checkpoint_path.exists():
+                    os.replace(self.checkpoint_path, self.root / "checkpoint.previous.pt")
             if fresh:
                 self.checkpoint_path.unlink(missing_ok=True)
             self.manifest = {
@@ -123,6 +137,7 @@ class RunDir:
                 "files": [],
             }
         self._save_manifest()
+        _ACTIVE.append(self)
 
     # -- files ------------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -191,21 +206,25 @@ class RunDir:
         return self.root / "checkpoint.pt"
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
-        import io
-
-        buf = io.BytesIO()
-        torch.save(dict(state), buf)
-        _atomic_write(self.checkpoint_path, buf.getvalue())
+        save_torch(self.checkpoint_path, dict(state))
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         if not self.checkpoint_path.exists():
             return None
-        try:
-            return torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # a truncated or foreign file
-            raise CheckpointError(f"{self.checkpoint_path} cannot be read ({exc}); delete it or pass --fresh.") from exc
+        state = load_torch(self.checkpoint_path, fix="Delete it or pass --fresh to start over.")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"checkpoint {self.checkpoint_path} is not a run checkpoint; pass --fresh.")
+        return state
 
     def complete(self) -> None:
         self.checkpoint_path.unlink(missing_ok=True)
-        self.manifest["status"] = "complete"
+        self.finish("complete")
+
+    def finish(self, status: str, error: BaseException | None = None) -> None:
+        """Record the run's final ``status`` (``complete``, ``failed``, ``interrupted``)."""
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+        self.manifest["status"] = status
+        if error is not None:
+            self.manifest["error"] = f"{type(error).__name__}: {error}"
         self._save_manifest()

@@ -9,9 +9,11 @@ SGD warm-up and the same Newton steps; d/N = 1 is Newton with the full Hessian.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .._config import Checked, option
+from . import _fields as F
 from ._common import image_setup, new_figure
 from ._run import RunDir
 from .training import ArmSpec, CostSettings, run_arm
@@ -20,29 +22,41 @@ __all__ = ["OracleSparsityConfig", "run_oracle_sparsity"]
 
 
 @dataclass(frozen=True)
-class OracleSparsityConfig:
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    n_train: int | None = None
-    n_test: int | None = 2000
-    ratios: tuple[float, ...] = (1.0, 0.6, 0.4, 0.2, 0.1, 0.05)
-    prunings: tuple[str, ...] = ("symmetric", "rows")
-    warmup_steps: int = 20
-    newton_steps: int = 20
-    batch_size: int = 256
-    sgd_lr: float = 0.1
-    newton_lr: float = 1.0
-    eps: float = 0.05
-    line_search: bool = True
-    hidden: tuple[int, ...] = (16, 16)
-    costs: CostSettings = field(default_factory=CostSettings)
-    seed: int = 0
+class OracleSparsityConfig(Checked):
+    """Settings of Fig. 1 left (accuracy against the oracle sparsity d/N)."""
+
+    dataset: str = F.dataset()
+    data_dir: str | None = F.data_dir()
+    n_train: int | None = F.n_train()
+    n_test: int | None = F.n_test()
+    ratios: tuple[float, ...] = option(
+        (1.0, 0.6, 0.4, 0.2, 0.1, 0.05), "the oracle sparsities d/N compared (1: no pruning)", check="fraction"
+    )
+    prunings: tuple[str, ...] = option(
+        ("symmetric", "rows"),
+        "pruning methods: the paper's symmetric, the reference code's row-wise",
+        choices=("symmetric", "rows"),
+    )
+    warmup_steps: int = F.warmup_steps()
+    newton_steps: int = F.newton_steps()
+    batch_size: int = F.batch_size()
+    sgd_lr: float = F.sgd_lr()
+    newton_lr: float = F.newton_lr()
+    eps: float = F.eps()
+    line_search: bool = F.line_search()
+    hidden: tuple[int, ...] = F.hidden()
+    costs: CostSettings = option(default_factory=CostSettings, help="cost models")
+    seed: int = F.seed()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.check_image_data(self.dataset, self.data_dir)
 
 
 def run_oracle_sparsity(
     cfg: OracleSparsityConfig, out: str | Path, *, fresh: bool = False, progress: bool = True
 ) -> Path:
-    run = RunDir(out, "oracle_sparsity", asdict(cfg), fresh=fresh)
+    run = RunDir(out, "sparsity", asdict(cfg), fresh=fresh)
     setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed)
     ckpt = run.load_checkpoint() or {}
     rows = []

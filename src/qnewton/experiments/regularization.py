@@ -9,13 +9,15 @@ logged for the quantum route's (pruned) blocks is kept too.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .._config import Checked, option
 from ..linalg import estimate_condition
+from . import _fields as F
 from ._common import block_hessian, fmt, image_setup, new_figure
 from ._run import RunDir
 from .training import ArmSpec, CostSettings, run_arm
@@ -24,22 +26,30 @@ __all__ = ["RegularizationConfig", "run_regularization"]
 
 
 @dataclass(frozen=True)
-class RegularizationConfig:
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    n_train: int | None = None
-    n_test: int | None = 2000
-    eps_values: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
-    line_search: bool = True
-    warmup_steps: int = 20
-    newton_steps: int = 20
-    batch_size: int = 256
-    sgd_lr: float = 0.1
-    newton_lr: float = 1.0
-    policy: str = "hybrid"
-    hidden: tuple[int, ...] = (16, 16)
-    costs: CostSettings = field(default_factory=CostSettings)
-    seed: int = 0
+class RegularizationConfig(Checked):
+    """Settings of Fig. 8 (accuracy and kappa against eps)."""
+
+    dataset: str = F.dataset()
+    data_dir: str | None = F.data_dir()
+    n_train: int | None = F.n_train()
+    n_test: int | None = F.n_test()
+    eps_values: tuple[float, ...] = option(
+        (1e-3, 1e-2, 1e-1, 1.0, 10.0), "the regularizations eps compared", check="positive", flag="--eps-values"
+    )
+    line_search: bool = F.line_search()
+    warmup_steps: int = F.warmup_steps()
+    newton_steps: int = F.newton_steps()
+    batch_size: int = F.batch_size()
+    sgd_lr: float = F.sgd_lr()
+    newton_lr: float = F.newton_lr()
+    policy: str = option("hybrid", "routing policy of the Newton runs", choices=("hybrid", "classical", "quantum"))
+    hidden: tuple[int, ...] = F.hidden()
+    costs: CostSettings = option(default_factory=CostSettings, help="cost models")
+    seed: int = F.seed()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.check_image_data(self.dataset, self.data_dir)
 
 
 def run_regularization(

@@ -20,14 +20,15 @@ from .training import CostSettings
 
 __all__ = ["EXPERIMENTS", "quick_configs", "run_reproduce"]
 
-EXPERIMENTS = ("table2", "table3", "table4", "profile", "regularization", "oracle_sparsity", "routes")
+#: The experiments, by their subcommand names (``qnewton <name>``, ``reproduce --only <name>``).
+EXPERIMENTS = ("table2", "table3", "table4", "profile", "regularization", "sparsity", "routes")
 _RUNNERS = {
     "table2": run_table2,
     "table3": run_table3,
     "table4": run_table4,
     "profile": run_profile,
     "regularization": run_regularization,
-    "oracle_sparsity": run_oracle_sparsity,
+    "sparsity": run_oracle_sparsity,
     "routes": run_routes,
 }
 _TITLES = {
@@ -36,7 +37,7 @@ _TITLES = {
     "table4": "Table IV: language model, the same four arms",
     "profile": "Fig. 6: p%-sparsity of Hessian rows",
     "regularization": "Fig. 8: accuracy and kappa vs eps",
-    "oracle_sparsity": "Fig. 1 left: accuracy vs oracle sparsity",
+    "sparsity": "Fig. 1 left: accuracy vs oracle sparsity",
     "routes": "Fig. 1 right: costs per step and routes",
 }
 
@@ -75,7 +76,7 @@ def quick_configs(dataset: str = "digits", costs: CostSettings | None = None, se
         "regularization": RegularizationConfig(
             n_test=None, eps_values=(1e-2, 1e-1, 1.0, 10.0), warmup_steps=10, newton_steps=5, costs=costs, **common
         ),
-        "oracle_sparsity": OracleSparsityConfig(
+        "sparsity": OracleSparsityConfig(
             n_test=None, ratios=(1.0, 0.4, 0.1), warmup_steps=10, newton_steps=5, costs=costs, **common
         ),
         "routes": RoutesConfig(
@@ -85,6 +86,21 @@ def quick_configs(dataset: str = "digits", costs: CostSettings | None = None, se
             costs=replace(costs, gate_time="ghz") if costs.gate_time == "atto" else costs,
             **common,
         ),
+    }
+
+
+def full_configs(costs: CostSettings | None = None, seed: int = 0, dataset: str | None = None) -> dict[str, Any]:
+    """Every experiment at its defaults (the image ones on ``dataset``, default auto)."""
+    costs = costs or CostSettings()
+    image = {"dataset": dataset or "auto", "seed": seed}
+    return {
+        "table2": Table2Config(**image),
+        "table3": Table3Config(costs=costs, **image),
+        "table4": Table4Config(costs=costs, seed=seed),
+        "profile": ProfileConfig(**image),
+        "regularization": RegularizationConfig(costs=costs, **image),
+        "sparsity": OracleSparsityConfig(costs=costs, **image),
+        "routes": RoutesConfig(costs=replace(costs, gate_time="ghz") if costs.gate_time == "atto" else costs, **image),
     }
 
 

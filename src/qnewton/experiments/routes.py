@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._config import Checked, option
+from . import _fields as F
 from ._common import image_setup, new_figure
 from ._run import RunDir
 from .training import ArmSpec, BatchSampler, CostSettings, TrainSetup, run_arm
@@ -30,21 +32,27 @@ __all__ = ["RoutesConfig", "direction_study", "run_routes"]
 
 
 @dataclass(frozen=True)
-class RoutesConfig:
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    n_train: int | None = None
-    n_test: int | None = 1000
-    warmup_steps: int = 5
-    newton_steps: int = 20
-    batch_size: int = 256
-    sgd_lr: float = 0.1
-    newton_lr: float = 1.0
-    eps: float = 0.05
-    line_search: bool = True
-    hidden: tuple[int, ...] = (16, 16)
-    costs: CostSettings = field(default_factory=lambda: CostSettings(gate_time="ghz"))
-    seed: int = 0
+class RoutesConfig(Checked):
+    """Settings of Fig. 1 right (a CPU-sized run; the quantum cost at 1 ns gates by default)."""
+
+    dataset: str = F.dataset()
+    data_dir: str | None = F.data_dir()
+    n_train: int | None = F.n_train()
+    n_test: int | None = F.n_test(1000)
+    warmup_steps: int = F.warmup_steps(5)
+    newton_steps: int = F.newton_steps(20)
+    batch_size: int = F.batch_size()
+    sgd_lr: float = F.sgd_lr()
+    newton_lr: float = F.newton_lr()
+    eps: float = F.eps()
+    line_search: bool = F.line_search()
+    hidden: tuple[int, ...] = F.hidden()
+    costs: CostSettings = option(default_factory=lambda: CostSettings(gate_time="ghz"), help="cost models")
+    seed: int = F.seed()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.check_image_data(self.dataset, self.data_dir)
 
 
 _SETTINGS = (

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._config import Checked, option
 from ..linalg import quantum_sparsity
+from . import _fields as F
 from ._common import block_hessian, image_setup, new_figure
 from ._run import RunDir
 from .training import BatchSampler
@@ -21,16 +23,22 @@ __all__ = ["ProfileConfig", "run_profile"]
 
 
 @dataclass(frozen=True)
-class ProfileConfig:
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    steps: tuple[int, ...] = (0, 10)
-    ps: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95)
-    block: str = "fc1.weight"
-    batch_size: int = 256
-    lr: float = 0.1
-    hidden: tuple[int, ...] = (16, 16)
-    seed: int = 0
+class ProfileConfig(Checked):
+    """Settings of Fig. 6 (p%-sparsity of Hessian rows at training steps)."""
+
+    dataset: str = F.dataset()
+    data_dir: str | None = F.data_dir()
+    steps: tuple[int, ...] = option((0, 10), "SGD steps at which the Hessian block is profiled", check="count")
+    ps: tuple[float, ...] = option((0.5, 0.75, 0.9, 0.95), "the p of the p%-sparsity", check="fraction")
+    block: str = option("fc1.weight", "the parameter block whose Hessian is profiled")
+    batch_size: int = F.batch_size()
+    lr: float = option(0.1, "SGD learning rate between the profiled steps", check="positive", flag="--sgd-lr")
+    hidden: tuple[int, ...] = F.hidden()
+    seed: int = F.seed()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.check_image_data(self.dataset, self.data_dir)
 
 
 def run_profile(cfg: ProfileConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:

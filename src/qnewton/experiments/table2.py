@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._config import Checked, option
 from ..linalg import estimate_condition
+from . import _fields as F
 from ._common import PAPER, block_hessian, fmt, image_setup, new_figure, sgd_warmup
 from ._run import RunDir
 
@@ -23,17 +25,29 @@ __all__ = ["Table2Config", "run_table2"]
 
 
 @dataclass(frozen=True)
-class Table2Config:
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    sizes: tuple[int, ...] = (10, 100, 1000, 10000)
-    methods: tuple[str, ...] = ("lanczos", "gershgorin", "merikoski", "exact")
-    exact_max: int = 4096  # the SVD ground truth above this size takes minutes
-    eps: float = 1e-3
-    batch_size: int = 256
-    warmup_steps: int = 20
-    repeats: int = 3
-    seed: int = 0
+class Table2Config(Checked):
+    """Settings of Table II (kappa-estimation time against N)."""
+
+    dataset: str = F.dataset()
+    data_dir: str | None = F.data_dir()
+    sizes: tuple[int, ...] = option(
+        (10, 100, 1000, 10000), "block sizes N (leading blocks of the fc1 Hessian)", check="natural"
+    )
+    methods: tuple[str, ...] = option(
+        ("lanczos", "gershgorin", "merikoski", "exact"),
+        "condition-number methods timed",
+        choices=("lanczos", "gershgorin", "merikoski", "exact"),
+    )
+    exact_max: int = option(4096, "largest N for the exact SVD ground truth (above it takes minutes)", check="natural")
+    eps: float = option(1e-3, "regularization of the blocks (H + eps I)", check="positive")
+    batch_size: int = F.batch_size()
+    warmup_steps: int = F.warmup_steps()
+    repeats: int = option(3, "timed repeats per point (the best counts)", check="natural")
+    seed: int = F.seed()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.check_image_data(self.dataset, self.data_dir)
 
 
 def run_table2(cfg: Table2Config, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:

@@ -12,12 +12,14 @@ routes; the paper does not say how it handled its (pretrained, PCA-projected) em
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._config import Checked, option
+from . import _fields as F
 from ._common import PAPER, fmt, new_figure
 from ._run import RunDir
 from .training import ARMS, ArmResult, ArmSpec, CostSettings, TrainSetup, paper_arms, run_arms
@@ -26,34 +28,58 @@ __all__ = ["Table4Config", "lm_setup", "run_table4"]
 
 
 @dataclass(frozen=True)
-class Table4Config:
+class Table4Config(Checked):
     """Settings (defaults: a CPU-sized version; the paper ran 2000-6200 steps at batch 128)."""
 
-    model: str = "mistral"  # or "bert"
-    corpus: str = "pydoc"  # or "wikitext" with data_dir
-    data_dir: str | None = None
-    hidden_size: int = 64
-    num_layers: int = 4
-    block_size: int = 64
-    n_train_blocks: int | None = 2048
-    n_eval_blocks: int = 64
-    batch_size: int = 16
-    curvature_batch_size: int = 16
-    sgd_arm_steps: int = 200
-    newton_steps: int = 20
-    warmup_steps: int = 20
-    sgd_lr: float = 0.03  # 0.5 diverges from step 5 with momentum 0.9; 0.1 plateaus at 3.3 (measured, pydoc corpus)
-    sgd_momentum: float = 0.9
-    newton_lr: float = 1.0
-    eps: float = 0.5
-    line_search: bool = True
-    max_block_size: int = 8192
-    sparsity: float | None = None
-    target_loss: float | None = None
-    eval_every: int = 5
-    costs: CostSettings = field(default_factory=CostSettings)
-    arms: tuple[str, ...] = ARMS
-    seed: int = 0
+    model: str = option("mistral", "language model family", choices=("mistral", "bert"))
+    corpus: str = option(
+        "pydoc",
+        "text: pydoc (Python's help texts, embedded) or wikitext / wikitext-2-raw / wikitext-103-raw (with --data-dir)",
+        choices=("pydoc", "wikitext", "wikitext-2-raw", "wikitext-103-raw"),
+    )
+    data_dir: str | None = option(None, "folder with wiki.train.raw, wiki.valid.raw (WikiText)", metavar="DIR")
+    hidden_size: int = option(64, "hidden size of the model (the paper's Table I: 64)", check="natural")
+    num_layers: int = option(4, "transformer layers", check="natural")
+    block_size: int = option(64, "tokens per training sequence", check="natural")
+    n_train_blocks: int | None = option(2048, "training sequences used (none: all)", check="natural")
+    n_eval_blocks: int = option(64, "evaluation sequences", check="natural")
+    batch_size: int = F.batch_size(16)
+    curvature_batch_size: int = option(16, "sequences of each batch the curvature is computed on", check="natural")
+    sgd_arm_steps: int = option(
+        200,
+        "steps of the SGD arm",
+        check="count",
+        aliases={"--sgd-steps": "it meant the SGD warm-up in `train`; the warm-up is --warmup-steps everywhere"},
+    )
+    newton_steps: int = F.newton_steps(20)
+    warmup_steps: int = F.warmup_steps()
+    # 0.5 diverges from step 5 with momentum 0.9; 0.1 plateaus at 3.3 (measured, pydoc corpus)
+    sgd_lr: float = F.sgd_lr(0.03)
+    sgd_momentum: float = F.sgd_momentum()
+    newton_lr: float = F.newton_lr()
+    eps: float = F.eps(F.DEFAULT_EPS["transformer"])
+    line_search: bool = F.line_search()
+    max_block_size: int = option(8192, "blocks larger than this take a first-order step (embeddings)", check="natural")
+    d: int | None = F.d()
+    d_ratio: float | None = F.d_ratio()
+    target_loss: float | None = option(
+        None, "target evaluation loss (none: SGD's best)", check="positive", flag="--target"
+    )
+    eval_every: int = F.eval_every()
+    costs: CostSettings = option(default_factory=CostSettings, help="cost models")
+    arms: tuple[str, ...] = option(ARMS, "the arms to run", choices=ARMS)
+    seed: int = F.seed()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.sparsity_of(self.d, self.d_ratio)
+        if self.corpus != "pydoc" and not self.data_dir:
+            from ..errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"`corpus` {self.corpus!r} is read from `data_dir`; pass --data-dir DIR (nothing is downloaded).",
+                argument="data_dir",
+            )
 
 
 def lm_setup(cfg: Table4Config) -> tuple[TrainSetup, dict[str, Any]]:
@@ -129,7 +155,7 @@ def arm_specs(cfg: Table4Config) -> list[ArmSpec]:
         lr=cfg.newton_lr,
         eps=cfg.eps,
         sgd_steps=cfg.warmup_steps,
-        sparsity=cfg.sparsity,
+        sparsity=F.sparsity_of(cfg.d, cfg.d_ratio),
         curvature="fisher",
         curvature_batch_size=cfg.curvature_batch_size,
         max_block_size=cfg.max_block_size,
@@ -162,7 +188,7 @@ def run_table4(cfg: Table4Config, out: str | Path, *, fresh: bool = False, progr
 def _write(
     run: RunDir, cfg: Table4Config, info: dict[str, Any], results: dict[str, ArmResult], target: float | None
 ) -> None:
-    c_model, q_model = cfg.costs.models()
+    _, q_model = cfg.costs.models()
     rows = []
     for name, res in results.items():
         t = res.totals()
@@ -205,7 +231,7 @@ def _write(
     ax.set_ylabel("eval loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.suptitle(f"Table IV: {cfg.model} on {cfg.corpus}, gate time {q_model.gate_time.label}", fontsize=10)
+    fig.suptitle(f"Table IV: {cfg.model} on {cfg.corpus}, {cfg.costs.quantum_label()}", fontsize=10)
     run.save_figure(fig, "table4.png")
     lines = [
         f"# Table IV: {cfg.model} trained with SGD, classical-only, quantum-only Newton and Q-Newton",
@@ -217,7 +243,7 @@ def _write(
         f"{cfg.warmup_steps} SGD steps then {cfg.newton_steps} Newton steps; blocks over {cfg.max_block_size} "
         "variables take gradient steps.",
         f"Quantum cost model: {q_model.label}.  ",
-        f"Classical cost model: {c_model.label}.",
+        f"Classical cost model: {cfg.costs.classical_label()}.",
         f"Target eval loss: {fmt(target, 4)} ({'given' if cfg.target_loss is not None else 'the best SGD reached'}).",
         "",
         "**wall** = measured here (quantum routes: the classical emulation); **model** = quantum solves at their "

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from .._config import Checked, option
 from .._validation import check_int_range
 from ..cost import ClassicalCostModel, QuantumCostModel
 from ..errors import InvalidArgumentError, QNewtonWarning
@@ -97,18 +98,54 @@ def paper_arms(names: Iterable[str], *, sgd_lr: float, momentum: float, **newton
 
 
 @dataclass(frozen=True)
-class CostSettings:
+class CostSettings(Checked):
     """The cost models every Newton arm prices with (shared so the arms are comparable)."""
 
-    gate_time: str | float = "atto"
-    readout: Literal["none", "tomography"] = "none"
-    qlsa_eps: float = 1e-12
-    classical_c: float | None = None  # None: calibrated on this machine (cached)
+    gate_time: str | float = option(
+        "atto",
+        "time per QLSA query step of the paper's model: ibm_sherbrooke, ghz, thz, atto (the paper's, 1e-18 s) or "
+        "seconds",
+    )
+    readout: Literal["none", "tomography"] = option(
+        "none", "none: the paper's solve-only quantum cost; tomography: reading x out counted too"
+    )
+    qlsa_eps: float = option(1e-12, "precision of the QLSA's output state (the paper's 1e-12)", check="open-unit")
+    quantum_model: Literal["paper", "fault-tolerant"] = option(
+        "paper",
+        "paper: logical queries x gate time; fault-tolerant: data loading, error correction and physical "
+        "resources through the Azure Quantum Resource Estimator (needs qnewton[ft])",
+    )
+    hardware: str = option("qubit_gate_ns_e4", "fault-tolerant hardware preset (with --quantum-model fault-tolerant)")
+    data_loading: Literal["auto", "qrom", "qroam", "qram-assumed"] = option(
+        "auto", "how the fault-tolerant model loads the matrix (qram-assumed is an assumption, labelled)"
+    )
+    classical_c: float | None = option(
+        None, "fixed C of the dense Cholesky cost C N^3 (none: calibrated on this machine, cached)", check="positive"
+    )
 
-    def models(self) -> tuple[ClassicalCostModel, QuantumCostModel]:
-        c = ClassicalCostModel(c=self.classical_c)
-        q = QuantumCostModel(eps=self.qlsa_eps, gate_time=self.gate_time, readout=self.readout)
-        return c, q
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.models()  # an unknown gate-time preset or hardware fails here, before anything runs
+
+    def models(self) -> tuple[ClassicalCostModel | None, Any]:
+        """(the Cholesky route's C N^3 model, or None for calibrated per dtype; the quantum cost model)."""
+        c = ClassicalCostModel(c=self.classical_c) if self.classical_c is not None else None
+        if self.quantum_model == "fault-tolerant":
+            from ..cost import FaultTolerantCostModel
+
+            return c, FaultTolerantCostModel(
+                eps=self.qlsa_eps, hardware=self.hardware, data_loading=self.data_loading, readout=self.readout
+            )
+        return c, QuantumCostModel(eps=self.qlsa_eps, gate_time=self.gate_time, readout=self.readout)
+
+    def quantum_label(self) -> str:
+        """Short description of the quantum cost model for titles."""
+        where = f"gate time {self.gate_time}" if self.quantum_model == "paper" else f"hardware {self.hardware}"
+        return f"{self.quantum_model} quantum cost, {where}, readout {self.readout}"
+
+    def classical_label(self) -> str:
+        c, _ = self.models()
+        return c.label if c is not None else "dense Cholesky C N^3, C calibrated on this machine in each block's dtype"
 
 
 class BatchSampler:
