@@ -212,3 +212,19 @@ def test_scheduler_config_and_shortcuts_together_is_an_error():
     with pytest.raises(InvalidArgumentError, match=r"`eps`, `policy`"):
         QNewton(model.parameters(), scheduler=SchedulerConfig(), eps=5.0, policy="quantum")
     QNewton(model.parameters(), scheduler=SchedulerConfig(), eps=1.0)  # the default: nothing is ignored
+
+
+def test_compute_curvature_forms_linear_blocks_through_their_factor_identically_to_the_generic_path():
+    """exact_hessian's structured path (one GEMM per block row, verified Hessian = GGN) against the
+    Hessian-vector-product path, entry by entry; a tanh layer's first block falls back to the latter."""
+    for act in (nn.ReLU, nn.Tanh):
+        model = mlp(act)
+        x, y = data()
+        problem = LossProblem(model, nn.CrossEntropyLoss())
+        fast = exact_hessian(problem, (x, y))
+        slow = exact_hessian(problem, (x, y), config=CurvatureConfig(structure="generic"))
+        for name in fast.names:
+            torch.testing.assert_close(fast[name].matrix, slow[name].matrix, rtol=1e-10, atol=1e-13)
+        structured = {n for n in fast.names if fast[n].method.startswith("kronecker")}
+        expected = set(fast.names) if act is nn.ReLU else {"4.weight", "4.bias"}
+        assert structured == expected, structured

@@ -26,8 +26,10 @@ from ._engine import (
     sub_batch,
     symmetrize_,
 )
+from ._factors import kronecker_factors, linear_sites
 from .blocks import BlockSpec, ParamBlock, make_blocks
 from .config import CurvatureConfig
+from .lowrank import LowRank
 from .problem import LossProblem
 from .result import BlockCurvature, CurvatureResult
 
@@ -96,6 +98,25 @@ def _check_deterministic(first: torch.Tensor, again: torch.Tensor) -> None:
         )
 
 
+def _structured_hessian(
+    engine: BlockHvp, factor: LowRank | None, config: CurvatureConfig
+) -> tuple[torch.Tensor | None, str]:
+    """The block through its GGN factor (one GEMM) when one Hessian-vector product with a random
+    direction confirms the Hessian is that GGN (see ``qnewton.curvature.lazy.HessianBlock``)."""
+    if factor is None or config.structure == "generic":
+        return None, ""
+    n = engine.block.size
+    gen = torch.Generator(device="cpu").manual_seed(12345)
+    v = torch.randn(1, n, generator=gen, dtype=torch.float64).to(engine.x0.dtype).to(engine.x0.device)
+    hv = engine.rows(v)[0]
+    gv = factor.matmat(v.T)[:, 0]
+    rel = float((hv - gv).norm()) / max(float(hv.norm()), 1e-300)
+    tol = config.structure_rtol or (1e-9 if engine.x0.dtype == torch.float64 else 1e-4)
+    if rel > tol:
+        return None, ""
+    return factor.dense(), f"{factor.form} GEMM (Hessian = GGN verified, relative difference {rel:.1e})"
+
+
 def _hessian_block(
     problem: LossProblem,
     cbatch: Batch,
@@ -103,6 +124,7 @@ def _hessian_block(
     config: CurvatureConfig,
     act_bytes: int,
     ref_loss: torch.Tensor | None,
+    factor: LowRank | None = None,
 ) -> BlockCurvature:
     t0 = time.perf_counter()
     itemsize = torch.empty((), dtype=blk.dtype).element_size()
@@ -110,6 +132,22 @@ def _hessian_block(
     engine = BlockHvp(problem, cbatch, blk, config)
     if ref_loss is not None:  # free: the block's gradient pass evaluates the loss again
         _check_deterministic(ref_loss, engine.loss)
+    H, how = _structured_hessian(engine, factor, config)
+    if H is not None:
+        t1 = time.perf_counter()
+        if config.check_finite:
+            check_finite_tensor(H, f"Hessian[{blk.name}]")
+        return BlockCurvature(
+            block=blk,
+            kind="hessian",
+            matrix=H,
+            asymmetry=0.0,
+            max_abs=float(H.abs().max()) if H.numel() else 0.0,
+            method=how,
+            chunk_size=0,
+            num_chunks=0,
+            measured_seconds={"compute": t1 - t0, "symmetrize": 0.0, "total": time.perf_counter() - t0},
+        )
     H, count = dense_block(engine, chunk)
     t1 = time.perf_counter()
     asym, amax = symmetrize_(H, f"Hessian[{blk.name}]", config.check_finite)
@@ -251,7 +289,10 @@ def compute_curvature(
     t1 = time.perf_counter()
     if kind == "hessian":
         ref = loss if bc == b else None
-        curv = [_hessian_block(problem, cbatch, blk, config, act_c, ref) for blk in blks]
+        factors: dict[str, LowRank] = {}
+        if config.structure != "generic" and problem.criterion is not None:
+            factors, _ = kronecker_factors(problem, cbatch, linear_sites(problem, blks), "ggn")
+        curv = [_hessian_block(problem, cbatch, blk, config, act_c, ref, factors.get(blk.name)) for blk in blks]
     else:
         curv = _fisher_blocks(problem, cbatch, bc, blks, config, act_c)
     t2 = time.perf_counter()

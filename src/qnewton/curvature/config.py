@@ -44,6 +44,9 @@ class CurvatureConfig:
             it (``MemoryBudgetError`` above it, naming the block and the ways out). ``None``:
             ``dense_memory_fraction`` of the memory available when the block is formed.
         dense_memory_fraction: see ``dense_budget_bytes``; in (0, 1].
+        structure: ``"auto"`` (default): form a Linear layer's exact Hessian block through its Kronecker
+            factor (one GEMM, ``sum_s M_s ⊗ a_s a_s^T``) when it is verified equal to the GGN;
+            ``"generic"``: always by Hessian-vector products (the reference path).
         structure_rtol: an exact-Hessian block is treated as its own generalized Gauss-Newton
             (the low-rank form of a layer whose outputs are linear in its weights) when one
             Hessian-vector product with a random direction matches the GGN product to this relative
@@ -60,6 +63,7 @@ class CurvatureConfig:
     max_dense_size: int = 16384
     math_sdpa: bool = True
     check_finite: bool = True
+    structure: Literal["auto", "generic"] = "auto"
     dense_budget_bytes: int | None = None
     dense_memory_fraction: float = 0.5
     structure_rtol: float | None = None
@@ -82,6 +86,7 @@ class CurvatureConfig:
             ("hvp_mode", ("rev-rev", "fwd-rev")),
             ("vectorize", ("auto", "vmap", "loop")),
             ("fisher_form", ("auto", "dense", "factor")),
+            ("structure", ("auto", "generic")),
         ):
             if getattr(self, field) not in allowed:
                 raise InvalidArgumentError(f"`{field}` must be one of {allowed}, got {getattr(self, field)!r}.")
