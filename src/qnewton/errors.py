@@ -29,6 +29,7 @@ __all__ = [
     "InvalidArgumentError",
     "MissingDependencyError",
     "NonFiniteError",
+    "NotPolynomialError",
     "NotPositiveDefiniteError",
     "NotSymmetricError",
     "QNewtonError",
@@ -56,6 +57,11 @@ class ShapeError(InvalidArgumentError):
 
 class NotSymmetricError(InvalidArgumentError):
     """A matrix that must be symmetric (a Hessian block) is not, within the stated tolerance."""
+
+
+class NotPolynomialError(InvalidArgumentError):
+    """A model without an explicit polynomial gradient was asked for an actual Carleman solve; only
+    the error proxy (:mod:`qnewton.carleman.proxy`) is available for it."""
 
 
 class CircuitTooLargeError(InvalidArgumentError):
