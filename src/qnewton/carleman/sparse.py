@@ -18,11 +18,13 @@ raises :class:`~qnewton.errors.NotPolynomialError`). What is emulated, per windo
    parameters") or the window's displacement (``"displacement"``: Carleman variables centered at
    the upload, as `qnewton carleman-train` on the 9-parameter network does) are read out by
    Kerenidis-Prakash l2 tomography of a sparse state with s = kept entries, 36 s ln s / delta^2
-   copies per stage (:func:`qnewton.carleman.readout.download`: modeled noise drawn from the exact
-   multinomial statistics, the norm by amplitude estimation to relative ``norm_precision``, a
-   postselection probability 1/2 as with T idle copies). ``delta`` is the l2 accuracy of
-   the unit vector; 0 = an exact readout. The paper quotes only how the precision scales
-   (1/sqrt(copies)); the sweep over delta shows what each value does;
+   copies per stage with ``copies_rule="kp"`` (the theorem's guarantee), or s / (4 delta^2) with
+   ``"shot-noise"`` (default: the multinomial shot noise of the amplitudes then has an l2 error of
+   about delta, while the KP count, 144 ln s times more, gives errors far below delta), by
+   :func:`qnewton.carleman.readout.download`: modeled noise drawn from the exact multinomial
+   statistics, the norm by amplitude estimation to relative ``norm_precision``, a postselection
+   probability 1/2 as with T idle copies. 0 = an exact readout. The paper quotes only how the
+   precision scales (1/sqrt(copies)); the sweep over delta shows what each value does;
 3. **QRAM variant** (``dense_steps`` = k > 0): k dense SGD steps on all weights (the pruned ones
    move too), then magnitude re-pruning to the same density, before the re-upload (a dense vector
    needs QRAM to upload; the re-pruning keeps the next window sparse: our reading);
@@ -62,10 +64,23 @@ from .scale import (
     split_mask,
 )
 
-__all__ = ["READOUT_TARGETS", "ArmSpec", "ScaleTrainConfig", "check_density", "run_arm", "run_scale_train"]
+__all__ = [
+    "COPIES_RULES",
+    "READOUT_TARGETS",
+    "ArmSpec",
+    "ScaleTrainConfig",
+    "check_density",
+    "check_precision",
+    "check_window",
+    "run_arm",
+    "run_scale_train",
+]
 
 #: What a download reads out.
 READOUT_TARGETS: tuple[str, ...] = ("parameters", "displacement")
+#: How many tomography copies a download of accuracy delta takes.
+COPIES_RULES: tuple[str, ...] = ("shot-noise", "kp")
+_COPIES_TEXT = {"shot-noise": "s / (4 delta^2), error about delta", "kp": "Kerenidis-Prakash 36 s ln s / delta^2"}
 
 
 def check_density(density: Any, name: str = "density") -> float:
@@ -141,6 +156,8 @@ class ScaleTrainConfig:
             (0 = exact readout).
         norm_precision: relative accuracy of the amplitude-estimated norm of a download.
         readout: ``"parameters"`` or ``"displacement"`` (see the module docstring).
+        copies_rule: ``"shot-noise"`` (s / (4 delta^2) copies: error about delta) or ``"kp"``
+            (36 s ln s / delta^2: Kerenidis-Prakash's guarantee, error far below delta).
         window_sweep, delta_sweep: further arms (one value changed from the main arm each).
         qram, dense_steps: add the QRAM arm with k = ``dense_steps`` dense steps per download.
         solver: ``"proxy"`` (the only one for a ResNet; anything else raises NotPolynomialError).
@@ -162,20 +179,21 @@ class ScaleTrainConfig:
     eval_train: int = 1000
     eval_test: int = 1000
     batch_size: int = 128
-    lr: float = 0.05
-    pretrain_steps: int = 200
+    lr: float = 0.1
+    pretrain_steps: int = 300
     density: float = 0.1
     steps: int = 1500
     window: int = 100
     delta: float = 0.1
     norm_precision: float = 0.01
     readout: str = "parameters"
+    copies_rule: str = "shot-noise"
     window_sweep: tuple[int, ...] = (50, 200)
     delta_sweep: tuple[float, ...] = (0.03, 0.3)
     qram: bool = True
     dense_steps: int = 10
     solver: str = "proxy"
-    proxy_every: int = 1
+    proxy_every: int = 2
     eval_every: int = 25
     spectrum_every: int = 5
     slq_probes: int = 2
@@ -208,6 +226,8 @@ class ScaleTrainConfig:
         check_positive(self.norm_precision, "norm_precision")
         if self.norm_precision > 1:
             raise InvalidArgumentError(f"`norm_precision` must be in (0, 1], got {self.norm_precision!r}.")
+        if self.copies_rule not in COPIES_RULES:
+            raise InvalidArgumentError(f"`copies_rule` must be one of {COPIES_RULES}, got {self.copies_rule!r}.")
         if self.readout not in READOUT_TARGETS:
             raise InvalidArgumentError(f"`readout` must be one of {READOUT_TARGETS}, got {self.readout!r}.")
         check_int_range(self.dense_steps, "dense_steps", 1 if self.qram else 0, 10**6)
@@ -222,14 +242,14 @@ class ScaleTrainConfig:
     def quick(cls, seed: int = 0) -> ScaleTrainConfig:
         """A seconds-long version (tiny ResNet-8, a few hundred images) for tests and smoke runs."""
         return cls(
-            width=2,
-            n_train=400,
+            width=4,
+            n_train=1000,
             n_test=200,
             eval_train=200,
             eval_test=200,
             batch_size=32,
-            pretrain_steps=10,
-            steps=24,
+            pretrain_steps=40,
+            steps=32,
             window=8,
             window_sweep=(4,),
             delta_sweep=(0.3,),
@@ -386,6 +406,9 @@ def run_arm(
                     rng=rng,
                     delta=arm.precision,
                     norm_precision=cfg.norm_precision,
+                    copies=max(1, math.ceil(v64.size / (4 * arm.precision**2)))
+                    if cfg.copies_rule == "shot-noise"
+                    else None,
                 )
                 noisy = theta_T.clone()
                 noisy[kept] = theta_T[kept] + torch.from_numpy(dl.estimate - v64).to(theta_T.dtype)
@@ -756,7 +779,8 @@ def _train_report(cfg: ScaleTrainConfig, arms: list[ArmSpec], states: dict, summ
         "so no Carleman system is built); its truncation error is **estimated** by the linearization proxy "
         "(**ours**: order-1 Carleman recursion at the window start vs the true trajectory, "
         "`qnewton.carleman.proxy`); the download reads the kept "
-        f"{cfg.readout} by Kerenidis-Prakash tomography (**modeled** noise, copies 36 s ln s / delta^2 per stage, "
+        f"{cfg.readout} by l2 tomography of a sparse state (**modeled** noise, copies per stage by the "
+        f"{cfg.copies_rule!r} rule: {_COPIES_TEXT[cfg.copies_rule]}, "
         f"norm to {cfg.norm_precision:g} relative); the re-upload is exact. QRAM arm: k dense steps after each "
         "download, then re-pruning to the same density.",
         "",
