@@ -36,12 +36,18 @@ __all__ = [
     "flat_mask",
     "get_flat",
     "hessian_column_nnz",
+    "hvp_config",
     "load_image_task",
     "masked_sgd_step",
     "prune_model",
     "set_flat",
     "split_mask",
 ]
+
+#: Hessian-vector products one vector at a time by plain autograd (``vectorize="loop"``): Lanczos
+#: asks for one product at a time, and vmap over a single vector costs 12x more on tiny models
+#: (measured here: 0.18 s vs 0.014 s for a 346-parameter ResNet) and the same on large ones.
+HVP_CONFIG_KW = {"vectorize": "loop"}
 
 #: Seed stride between steps (a prime, so (seed, step) pairs do not collide for any realistic run).
 _STEP_STRIDE = 1_000_003
@@ -269,6 +275,13 @@ def evaluate(
         model.train(was)
 
 
+def hvp_config() -> Any:
+    """The :class:`~qnewton.curvature.CurvatureConfig` of the studies' Hessian-vector products."""
+    from ..curvature import CurvatureConfig
+
+    return CurvatureConfig(**HVP_CONFIG_KW)
+
+
 def hessian_column_nnz(
     model: nn.Module,
     batch: tuple[torch.Tensor, torch.Tensor],
@@ -291,7 +304,9 @@ def hessian_column_nnz(
 
     check_int_range(columns, "columns", 1, 10**4)
     with curvature_mode(model):
-        op = hessian_operator(model, batch, mask=None if mask is None else np.asarray(mask, dtype=bool))
+        op = hessian_operator(
+            model, batch, mask=None if mask is None else np.asarray(mask, dtype=bool), config=hvp_config()
+        )
         n = op.shape[0]
         rng = np.random.default_rng(seed)
         exact, rel = [], []

@@ -57,6 +57,7 @@ from .scale import (
     evaluate,
     get_flat,
     hessian_column_nnz,
+    hvp_config,
     load_image_task,
     masked_sgd_step,
     prune_model,
@@ -321,6 +322,7 @@ def _spectrum(model: nn.Module, mask: torch.Tensor, task: ImageTask, cfg: ScaleT
             num_probes=cfg.slq_probes,
             steps=cfg.slq_steps,
             seed=cfg.seed,
+            config=hvp_config(),
         )
     rep = dissipativity(res, eta=cfg.lr, horizon=window)
     th, w = res.flat()
@@ -465,12 +467,13 @@ def run_scale_train(
     fresh: bool = False,
     progress: bool = True,
     max_windows: int | None = None,
+    figures: bool = True,
 ) -> Path:
     """Run every arm of ``cfg`` (checkpointed after each window; a rerun resumes), then write
     results.json, curves.csv, windows.csv, the figures and report.md.
 
     ``max_windows`` stops after that many windows in this call (the run stays resumable): for
-    splitting a long run, and for the resume test.
+    splitting a long run, and for the resume test. ``figures=False`` skips the PNGs.
     """
     from ..experiments._run import RunDir
 
@@ -541,7 +544,7 @@ def run_scale_train(
         if not state["done"]:
             say(f"stopped after {max_windows} windows (--stop-after); rerun the same command to resume")
             return run.root
-    _write_train_outputs(run, cfg, task, ck, arms, n_params)
+    _write_train_outputs(run, cfg, task, ck, arms, n_params, figures)
     run.complete()
     return run.root
 
@@ -572,7 +575,9 @@ def _arm_summary(cfg: ScaleTrainConfig, arm: ArmSpec, st: dict[str, Any]) -> dic
     }
 
 
-def _write_train_outputs(run: Any, cfg: ScaleTrainConfig, task: ImageTask, ck: dict, arms: list[ArmSpec], n: int):
+def _write_train_outputs(
+    run: Any, cfg: ScaleTrainConfig, task: ImageTask, ck: dict, arms: list[ArmSpec], n: int, figures: bool = True
+) -> None:
     from ..experiments._common import new_figure
 
     start = ck["start"]
@@ -641,7 +646,8 @@ def _write_train_outputs(run: Any, cfg: ScaleTrainConfig, task: ImageTask, ck: d
             "modeled (Kerenidis-Prakash tomography statistics sampled), as are copies and qlsa_runs",
         },
     )
-    _train_figures(run, cfg, arms, states, facts, new_figure)
+    if figures:
+        _train_figures(run, cfg, arms, states, facts, new_figure)
     run.write_report(_train_report(cfg, arms, states, summary, facts))
 
 

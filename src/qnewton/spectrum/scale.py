@@ -155,15 +155,18 @@ def run_scale_spectrum(
     fresh: bool = False,
     progress: bool = True,
     max_checkpoints: int | None = None,
+    figures: bool = True,
 ) -> Path:
     """Train, measure at each checkpoint (checkpointed and resumable), write JSON/CSV/PNG and report.md.
 
-    ``max_checkpoints`` stops after that many checkpoints in this call (rerun to resume).
+    ``max_checkpoints`` stops after that many checkpoints in this call (rerun to resume);
+    ``figures=False`` skips the PNGs (the numbers are the same).
     """
     from ..carleman.scale import (
         build_model,
         evaluate,
         hessian_column_nnz,
+        hvp_config,
         load_image_task,
         masked_sgd_step,
         split_mask,
@@ -211,7 +214,7 @@ def run_scale_spectrum(
             with curvature_mode(m):
                 res = hessian_slq(
                     m, hbatch, nn.CrossEntropyLoss(), mask=None if mask is None else mask.numpy(),
-                    num_probes=cfg.num_probes, steps=cfg.lanczos_steps, seed=cfg.seed,
+                    num_probes=cfg.num_probes, steps=cfg.lanczos_steps, seed=cfg.seed, config=hvp_config(),
                 )  # fmt: skip
             slq_seconds = time.perf_counter() - t0
             rep = dissipativity(res, eta=cfg.lr, horizon=cfg.horizon)
@@ -260,12 +263,14 @@ def run_scale_spectrum(
         ck["model"] = {k: v.clone() for k, v in model.state_dict().items()}
         run.save_checkpoint(ck)
         measured_now += 1
-    _write_spectrum_outputs(run, cfg, task, ck, n_params)
+    _write_spectrum_outputs(run, cfg, task, ck, n_params, figures)
     run.complete()
     return run.root
 
 
-def _write_spectrum_outputs(run: Any, cfg: ScaleSpectrumConfig, task: Any, ck: dict, n_params: int) -> None:
+def _write_spectrum_outputs(
+    run: Any, cfg: ScaleSpectrumConfig, task: Any, ck: dict, n_params: int, figures: bool = True
+) -> None:
     from ..experiments._common import new_figure
 
     rows = sorted(ck["rows"], key=lambda r: (r["step"], r["model"]))
@@ -287,6 +292,9 @@ def _write_spectrum_outputs(run: Any, cfg: ScaleSpectrumConfig, task: Any, ck: d
             "definition is ours (qnewton.carleman.proxy)",
         },
     )
+    if not figures:
+        run.write_report(_spectrum_report(cfg, rows, facts, thresholds, ck))
+        return
     variants = [v for v in ("full", "pruned") if any(r["model"] == v for r in rows)]
     steps = sorted({r["step"] for r in rows})
     fig, axes = new_figure(len(variants), width=5.5, height=4.0)
@@ -503,6 +511,7 @@ def _lanczos_constant() -> float:
 def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
     """Time HVPs of the model at the given widths, fit seconds ~ a n^b, predict one SLQ's cost and
     extrapolate to the paper's sizes; write scaling.csv, slq_cost.png, results.json and report.md."""
+    from ..carleman.scale import hvp_config
     from ..experiments._common import new_figure
     from ..experiments._run import RunDir
     from ..models.resnet import resnet, resnet_config
@@ -519,7 +528,7 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
         rc = resnet_config(cfg.model, width=w, norm=cfg.norm, in_channels=c, num_classes=cfg.num_classes)
         model = resnet(rc, seed=cfg.seed).eval()
         n = rc.num_parameters()
-        op = hessian_operator(model, (x, y))
+        op = hessian_operator(model, (x, y), config=hvp_config())
         v = np.random.default_rng(cfg.seed).standard_normal(n)
         op.matvec(v)  # warm-up: builds the gradient graph
         t0 = time.perf_counter()
