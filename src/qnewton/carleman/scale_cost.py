@@ -15,7 +15,8 @@ the measured seconds of a classical SGD step on this machine) and prices one win
   coordinates;
 * **kappa** from the measured verdict: fully dissipative 2 (2T+1), almost (2T+1)(2T+2)
   (:meth:`CarlemanScaling.kappa`); not dissipative: 2 sum_{t < 2T+1} g^t with g the measured growth
-  per step 1 + eta |lambda_min| (ours: ||A^t|| <= g^t in the bound ||L^-1|| <= sum_t ||A^t||);
+  per step max|1 - eta lambda| over the spectrum's ends (:func:`qnewton.spectrum.scale.linear_growth`;
+  ours: ||A^t|| <= g^t in the bound ||L^-1|| <= sum_t ||A^t||);
 * **queries and seconds** from any :class:`qnewton.cost.CostModel` (``estimate(N, kappa, d)``;
   default :class:`qnewton.cost.QuantumCostModel`, Jennings et al. v1), solve only and end to end
   (x the QLSA runs of one download: the copies of l2 tomography of the s_k kept entries at the
@@ -154,7 +155,7 @@ def _spec_fields(s: dict[str, Any]) -> dict[str, Any]:
         "verdict": s["verdict"],
         "lambda_min": s["lambda_min"],
         "lambda_max": s["lambda_max"],
-        "growth_per_step": s.get("growth_per_step"),
+        "growth_per_step": s.get("linear_growth_per_step") or s.get("growth_per_step"),
         "hessian_nnz_per_row": s.get("hessian_nnz_per_row"),
     }
 

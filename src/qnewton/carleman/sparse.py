@@ -327,8 +327,11 @@ def _spectrum(model: nn.Module, mask: torch.Tensor, task: ImageTask, cfg: ScaleT
     rep = dissipativity(res, eta=cfg.lr, horizon=window)
     th, w = res.flat()
     nnz = hessian_column_nnz(model, task.fixed_batch(cfg.hessian_samples, cfg.seed), mask=mask, seed=cfg.seed)
+    from ..spectrum.scale import linear_growth
+
     return {
         **{k: v for k, v in rep.to_dict().items() if k != "thresholds"},
+        **linear_growth(rep.lambda_min, rep.lambda_max, cfg.lr, window),
         "hessian_nnz_per_row": nnz["nnz_exact"],
         "hessian_nnz_per_row_rtol": nnz["nnz_rtol"],
         "n": res.n,
@@ -615,6 +618,7 @@ def _write_train_outputs(
                     negative_weight=s["negative_weight"],
                     verdict=s["verdict"],
                     growth_per_step=s["growth_per_step"],
+                    linear_growth_per_step=s.get("linear_growth_per_step"),
                     hessian_nnz_per_row=s["hessian_nnz_per_row"],
                     slq_measured_seconds=s["measured_seconds"],
                 )

@@ -25,7 +25,6 @@ Everything is measured; the study is checkpointed after each checkpoint and resu
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +40,34 @@ from ._threads import single_thread
 from .dissipativity import dissipativity
 from .hessian import hessian_slq
 
-__all__ = ["ScaleSpectrumConfig", "SlqCostConfig", "forward_flops", "run_scale_spectrum", "run_slq_cost"]
+__all__ = [
+    "ScaleSpectrumConfig",
+    "SlqCostConfig",
+    "forward_flops",
+    "linear_growth",
+    "run_scale_spectrum",
+    "run_slq_cost",
+]
+
+
+def linear_growth(lambda_min: float, lambda_max: float, eta: float, horizon: int) -> dict[str, float]:
+    r"""How fast the linearized recursion :math:`\delta \mapsto (I - \eta H)\delta` can amplify a
+    displacement: :math:`g = \max(|1 - \eta\lambda_{min}|, |1 - \eta\lambda_{max}|)` per step (both ends:
+    a negative mode grows by :math:`1 + \eta|\lambda_{min}|`, and a top mode beyond the stability limit
+    :math:`\eta\lambda_{max} > 2` by :math:`\eta\lambda_{max} - 1`), and :math:`g^T` over a window.
+    (:func:`qnewton.spectrum.dissipativity`'s ``growth_per_step`` looks at the negative end only when
+    there is one.)
+
+    Example:
+        >>> linear_growth(-1.0, 30.0, 0.1, 10)["linear_growth_per_step"]
+        2.0
+    """
+    g = max(abs(1.0 - eta * lambda_min), abs(1.0 - eta * lambda_max))
+    return {
+        "eta_lambda_max": eta * lambda_max,
+        "linear_growth_per_step": g,
+        "linear_growth_over_T": g**horizon if g > 0 else 0.0,
+    }
 
 
 @dataclass(frozen=True)
@@ -80,7 +106,7 @@ class ScaleSpectrumConfig:
     lanczos_steps: int = 50
     prune_density: float | None = 0.1
     horizon: int = 100
-    proxy_horizon: int = 200
+    proxy_horizon: int = 100
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -229,6 +255,7 @@ def run_scale_spectrum(
                 "matvecs": res.matvecs,
                 **{k: v for k, v in rep.to_dict().items() if k not in ("thresholds", "eta", "horizon")},
                 "spectral_width": rep.lambda_max - rep.lambda_min,
+                **linear_growth(rep.lambda_min, rep.lambda_max, cfg.lr, cfg.horizon),
                 "hessian_nnz_per_row": nnz["nnz_exact"],
                 "hessian_nnz_per_row_rtol": nnz["nnz_rtol"],
             }
@@ -392,22 +419,25 @@ def _spectrum_report(cfg: ScaleSpectrumConfig, rows: list, facts: dict, threshol
         f"{thresholds['almost_negative_ratio']:g} and eta |lambda_min| T <= {thresholds['almost_growth']:g} "
         f"(eta = {cfg.lr}, T = {cfg.horizon}).",
         "",
-        "| step | model | n | test acc | lambda_min | lambda_max | neg. weight | growth/step | growth over T | verdict "
-        "| proxy at T (ours) | SLQ s | s/HVP |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| step | model | n | test acc | lambda_min | lambda_max | eta lambda_max | neg. weight | max|1 - eta lambda| "
+        "| its T-th power | verdict | proxy at T (ours) | nnz/row | SLQ s | s/HVP |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['step']} | {r['model']} | {r['n']:,} | {r['test_accuracy']:.3f} | {r['lambda_min']:.3g} | "
-            f"{r['lambda_max']:.3g} | {r['negative_weight']:.4f} | {r['growth_per_step']:.4g} | "
-            f"{r['window_growth']:.3g} | {r['verdict']} | {r.get('proxy_rel_error_at_horizon', float('nan')):.3g} | "
+            f"{r['lambda_max']:.3g} | {r['eta_lambda_max']:.3g} | {r['negative_weight']:.4f} | "
+            f"{r['linear_growth_per_step']:.4g} | {r['linear_growth_over_T']:.3g} | {r['verdict']} | "
+            f"{r.get('proxy_rel_error_at_horizon', float('nan')):.3g} | {r['hessian_nnz_per_row']:.4g} | "
             f"{r['slq_measured_seconds']:.3g} | {r['seconds_per_hvp']:.3g} |"
         )
     lines += [
         "",
-        "Negative weight = share of sum|lambda| on negative eigenvalues (what the verdict uses); growth/step = "
-        "1 + eta |lambda_min| when lambda_min < 0 (else max|1 - eta lambda|); growth over T = its T-th power: the "
-        "exponential part of the linearized recursion's error growth. Proxy at T (**ours**, "
+        "Negative weight = share of sum|lambda| on negative eigenvalues (what the verdict uses); max|1 - eta lambda| "
+        "= the largest factor by which one step of the linearized recursion can amplify a displacement (a negative "
+        "mode, or a top mode past the stability limit eta lambda_max = 2), its T-th power the exponential part of "
+        "the linearized recursion's error growth over a window. nnz/row = measured nonzeros of a Hessian row. "
+        "Proxy at T (**ours**, "
         "`qnewton.carleman.proxy`) = |theta_lin - theta| / |theta - theta_w| after T steps from the checkpoint: the "
         "order-1 Carleman (linearized) recursion against the true SGD trajectory.",
         "",
@@ -470,7 +500,7 @@ class SlqCostConfig:
 
     model: str = "resnet20"
     norm: str = "none"
-    widths: tuple[int, ...] = (4, 8, 12, 16)
+    widths: tuple[int, ...] = (8, 16, 24, 32)
     image: tuple[int, int] = (1, 28)
     num_classes: int = 10
     hessian_samples: int = 128
@@ -562,43 +592,56 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
             print(
                 f"[slq-cost] width {w}: n = {n:,}, {hvp:.3f} s per HVP, SLQ {cfg.num_probes * probe:.1f} s", flush=True
             )
-    ln_n = np.log([r["n"] for r in rows])
-    ln_t = np.log([r["measured_seconds_per_hvp"] for r in rows])
-    b, ln_a = np.polyfit(ln_n, ln_t, 1)
-    a = math.exp(ln_a)
 
-    def slq_seconds(n: float) -> float:
-        return cfg.num_probes * (cfg.lanczos_steps * a * n**b + c_lanczos * n * cfg.lanczos_steps**2)
+    # forward FLOPs are exactly quadratic in the width (convolutions ~ w^2, stem and classifier ~ w):
+    # interpolate them from widths 1, 2, 3 instead of building large models
+    def rc_of(w: int) -> Any:
+        return resnet_config(cfg.model, width=w, norm=cfg.norm, in_channels=c, num_classes=cfg.num_classes)
+
+    f123 = [forward_flops(resnet(rc_of(w), seed=0).eval(), (c, side)) for w in (1, 2, 3)]
+    quad = np.polyfit([1.0, 2.0, 3.0], f123, 2)
+
+    def flops(w: int) -> float:
+        return float(np.polyval(quad, w)) * cfg.hessian_samples
+
+    # seconds per HVP = a + b * (forward FLOPs of the batch): a fixed overhead plus work
+    F = np.array([flops(r["width"]) for r in rows])
+    t = np.array([r["measured_seconds_per_hvp"] for r in rows])
+    b, a = np.polyfit(F, t, 1)
+    if a < 0 or b <= 0:  # keep the model physical: no negative overhead
+        a, b = 0.0, float(F @ t / (F @ F))
+    best = max(r["achieved_gflops_hvp"] for r in rows) * 1e9
+
+    def hvp_seconds(w: int) -> float:
+        return a + b * flops(w)
+
+    def slq_seconds(w: int) -> float:
+        n = rc_of(w).num_parameters()
+        return cfg.num_probes * (cfg.lanczos_steps * hvp_seconds(w) + c_lanczos * n * cfg.lanczos_steps**2)
+
+    def slq_seconds_best(w: int) -> float:
+        n = rc_of(w).num_parameters()
+        return cfg.num_probes * (cfg.lanczos_steps * 4.0 * flops(w) / best + c_lanczos * n * cfg.lanczos_steps**2)
 
     # the largest width (hence n) whose predicted SLQ fits the budget
     largest = None
-    for w in range(max(cfg.widths), 1025):
-        rc = resnet_config(cfg.model, width=w, norm=cfg.norm, in_channels=c, num_classes=cfg.num_classes)
-        if slq_seconds(rc.num_parameters()) > cfg.budget_seconds:
+    for w in range(1, 4097):
+        if slq_seconds(w) > cfg.budget_seconds:
             break
-        largest = (w, rc.num_parameters())
-    if largest is None:
-        for w in sorted(cfg.widths, reverse=True):
-            r = next(r for r in rows if r["width"] == w)
-            if r["seconds_per_slq"] <= cfg.budget_seconds:
-                largest = (w, r["n"])
-                break
+        largest = (w, rc_of(w).num_parameters())
     extrap = []
     for label, w in cfg.extrapolate:
-        rc = resnet_config(cfg.model, width=w, norm=cfg.norm, in_channels=c, num_classes=cfg.num_classes)
-        n = rc.num_parameters()
-        m = resnet(resnet_config(cfg.model, width=w, norm=cfg.norm, in_channels=c, num_classes=cfg.num_classes), seed=0)
-        flops = forward_flops(m, (c, side)) * cfg.hessian_samples
-        del m
+        n = rc_of(w).num_parameters()
         extrap.append(
             {
                 "label": label,
                 "width": w,
                 "n": n,
-                "predicted_seconds_per_hvp_here": a * n**b,
-                "predicted_seconds_per_slq_here": slq_seconds(n),
-                "hvp_tflop": 4.0 * flops / 1e12,
-                "slq_tflop": 4.0 * flops * cfg.num_probes * cfg.lanczos_steps / 1e12,
+                "predicted_seconds_per_hvp_here": hvp_seconds(w),
+                "predicted_seconds_per_slq_here": slq_seconds(w),
+                "predicted_seconds_per_slq_at_best_throughput": slq_seconds_best(w),
+                "hvp_tflop": 4.0 * flops(w) / 1e12,
+                "slq_tflop": 4.0 * flops(w) * cfg.num_probes * cfg.lanczos_steps / 1e12,
                 "basis_memory_gb": cfg.lanczos_steps * n * 8 / 1e9,
             }
         )
@@ -606,7 +649,12 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
     results = {
         "config": asdict(cfg),
         "rows": rows,
-        "fit": {"a": a, "b": float(b), "form": "seconds per HVP = a n^b (least squares in log-log)"},
+        "fit": {
+            "a_seconds": float(a),
+            "b_seconds_per_flop": float(b),
+            "form": "seconds per HVP = a + b x (forward FLOPs of the Hessian batch), least squares",
+            "best_measured_gflops": best / 1e9,
+        },
         "lanczos_seconds_per_n_k2": c_lanczos,
         "largest_within_budget": None if largest is None else {"width": largest[0], "n": largest[1]},
         "extrapolation": extrap,
@@ -622,9 +670,15 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
         "s",
         label=f"one SLQ, {cfg.num_probes} x {cfg.lanczos_steps} (measured HVPs)",
     )
-    grid = np.logspace(math.log10(ns.min()), math.log10(max(e["n"] for e in extrap) if extrap else ns.max()), 50)
-    ax.loglog(grid, a * grid**b, "-", color="C0", lw=0.8, label=f"fit {a:.2g} n^{b:.2f} s (extrapolated)")
-    ax.loglog(grid, [slq_seconds(g) for g in grid], "-", color="C1", lw=0.8, label="SLQ prediction")
+    ws = np.unique(
+        np.geomspace(min(cfg.widths), max([w for _, w in cfg.extrapolate] + list(cfg.widths)), 40).astype(int)
+    )
+    grid = np.array([rc_of(int(w)).num_parameters() for w in ws])
+    ax.loglog(grid, [hvp_seconds(int(w)) for w in ws], "-", color="C0", lw=0.8, label="HVP: a + b FLOPs (fit)")
+    ax.loglog(grid, [slq_seconds(int(w)) for w in ws], "-", color="C1", lw=0.8, label="SLQ predicted (fit)")
+    ax.loglog(
+        grid, [slq_seconds_best(int(w)) for w in ws], "--", color="C1", lw=0.8, label="SLQ at the best throughput"
+    )
     ax.axhline(cfg.budget_seconds, color="k", ls=":", lw=0.8, label=f"budget {cfg.budget_seconds:g} s")
     for e in extrap:
         ax.axvline(e["n"], color="gray", ls="--", lw=0.6)
@@ -653,7 +707,9 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
         )
     lines += [
         "",
-        f"Fit: seconds per HVP = {a:.3g} n^{b:.3f}.",
+        f"Fit: seconds per HVP = {a:.3g} + {b:.3g} x forward FLOPs of the batch (overhead + work; the FLOPs "
+        f"of a width are exact, quadratic in it); best throughput measured {best / 1e9:.3g} GFLOP/s (HVP = 4 "
+        "forward FLOPs).",
         "",
         (
             f"Largest {cfg.model} whose SLQ is predicted within {cfg.budget_seconds:g} s: width {largest[0]}, "
@@ -662,14 +718,16 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
             else f"No width fits {cfg.budget_seconds:g} s at these settings."
         ),
         "",
-        "| extrapolated | n | predicted s/HVP here | predicted SLQ here | TFLOP per HVP | TFLOP per SLQ | basis GB |",
-        "|---|---|---|---|---|---|---|",
+        "| extrapolated | n | predicted s/HVP here | predicted SLQ here (fit) | SLQ at the best throughput | "
+        "TFLOP per HVP | TFLOP per SLQ | basis GB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for e in extrap:
         lines.append(
             f"| {e['label']} | {e['n']:,} | {e['predicted_seconds_per_hvp_here']:.3g} | "
             f"{e['predicted_seconds_per_slq_here']:.3g} s ({e['predicted_seconds_per_slq_here'] / 3600:.3g} h) | "
-            f"{e['hvp_tflop']:.3g} | {e['slq_tflop']:.3g} | {e['basis_memory_gb']:.3g} |"
+            f"{e['predicted_seconds_per_slq_at_best_throughput'] / 3600:.3g} h | {e['hvp_tflop']:.3g} | "
+            f"{e['slq_tflop']:.3g} | {e['basis_memory_gb']:.3g} |"
         )
     lines += [
         "",
