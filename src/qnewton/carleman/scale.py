@@ -279,7 +279,7 @@ def hvp_config() -> Any:
     """The :class:`~qnewton.curvature.CurvatureConfig` of the studies' Hessian-vector products."""
     from ..curvature import CurvatureConfig
 
-    return CurvatureConfig(**HVP_CONFIG_KW)
+    return CurvatureConfig(vectorize=HVP_CONFIG_KW["vectorize"])  # type: ignore[arg-type]
 
 
 def hessian_column_nnz(

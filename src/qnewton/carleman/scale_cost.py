@@ -35,7 +35,7 @@ import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def resolve_cost_model(spec: Any, *, eps: float = 1e-3, gate_time: Any = "ghz") 
                 "estimate(n, kappa, d, alpha=None))."
             )
         return obj
-    return QuantumCostModel(query_model=spec, eps=eps, gate_time=gate_time)
+    return cast(CostModel, QuantumCostModel(query_model=spec, eps=eps, gate_time=gate_time))
 
 
 def load_run_facts(path: str | Path) -> dict[str, Any]:

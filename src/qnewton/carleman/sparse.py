@@ -26,8 +26,10 @@ raises :class:`~qnewton.errors.NotPolynomialError`). What is emulated, per windo
    probability 1/2 as with T idle copies. 0 = an exact readout. The paper quotes only how the
    precision scales (1/sqrt(copies)); the sweep over delta shows what each value does;
 3. **QRAM variant** (``dense_steps`` = k > 0): k dense SGD steps on all weights (the pruned ones
-   move too), then magnitude re-pruning to the same density, before the re-upload (a dense vector
-   needs QRAM to upload; the re-pruning keeps the next window sparse: our reading);
+   move too), then (``reprune=True``, our reading) magnitude re-pruning to the same density, before
+   the re-upload (a dense vector needs QRAM to upload; the re-pruning keeps the next window
+   sparse); with ``reprune=False`` the mask stays and the pruned coordinates keep the values the
+   dense steps gave them;
 4. **re-upload**: exact (state preparation of the downloaded vector).
 
 Against it: plain SGD on the same pruned network from the same start with the same minibatches
@@ -161,6 +163,10 @@ class ScaleTrainConfig:
             (36 s ln s / delta^2: Kerenidis-Prakash's guarantee, error far below delta).
         window_sweep, delta_sweep: further arms (one value changed from the main arm each).
         qram, dense_steps: add the QRAM arm with k = ``dense_steps`` dense steps per download.
+        reprune: after the dense steps, prune again by magnitude to ``density`` (a new mask; the
+            next window is sparse again); False keeps the mask and leaves the pruned coordinates at
+            the values the dense steps gave them (frozen during the windows: constants of the
+            next window's system, uploaded by QRAM).
         solver: ``"proxy"`` (the only one for a ResNet; anything else raises NotPolynomialError).
         proxy_every: compute the proxy in every m-th window of the main, window-sweep and QRAM
             arms (0: never).
@@ -193,6 +199,7 @@ class ScaleTrainConfig:
     delta_sweep: tuple[float, ...] = (0.03, 0.3)
     qram: bool = True
     dense_steps: int = 10
+    reprune: bool = True
     solver: str = "proxy"
     proxy_every: int = 2
     eval_every: int = 25
@@ -438,13 +445,15 @@ def run_arm(
                     state["sgd_seconds"] += time.perf_counter() - t0
                     state["sgd_steps"] += 1
                     state["step"] += 1
-                new_mask = prune_model(model, cfg.density)
-                record["mask_changed"] = float((new_mask != mask).double().mean())
-                mask = new_mask
-                masks = split_mask(model, mask)
-                state["curve"].append(
-                    {"step": state["step"], "phase": "after dense steps + re-prune", **evaluate(model, task)}
-                )
+                state["curve"].append({"step": state["step"], "phase": "after dense steps", **evaluate(model, task)})
+                if cfg.reprune:
+                    new_mask = prune_model(model, cfg.density)
+                    record["mask_changed"] = float((new_mask != mask).double().mean())
+                    mask = new_mask
+                    masks = split_mask(model, mask)
+                    state["curve"].append(
+                        {"step": state["step"], "phase": "after dense steps + re-prune", **evaluate(model, task)}
+                    )
         state["windows"].append(record)
         state["window"] = w + 1
         state["done"] = state["step"] >= cfg.steps
@@ -506,7 +515,7 @@ def run_scale_train(
             masked_sgd_step(model, task.batch(cfg.batch_size, cfg.seed + 1, s), cfg.lr, dense)
         pre = evaluate(model, task)
         mask = prune_model(model, cfg.density)
-        start = {
+        start: dict[str, Any] = {
             "model": {k: v.clone() for k, v in model.state_dict().items()},
             "mask": mask,
             "metrics": evaluate(model, task),

@@ -68,8 +68,8 @@ _SPECTRUM_SCALE_ONLY = (
 )  # fmt: skip
 _TRAIN_SCALE_ONLY = (
     "width", "norm", "dataset", "data_dir", "n_train", "batch_size", "lr", "density", "steps", "pretrain_steps",
-    "delta_sweep", "window_sweep", "readout", "copies_rule", "qram", "dense_steps", "proxy_every", "eval_every",
-    "spectrum_every", "stop_after",
+    "delta_sweep", "window_sweep", "readout", "copies_rule", "qram", "dense_steps", "reprune", "proxy_every",
+    "eval_every", "spectrum_every", "stop_after",
 )  # fmt: skip
 
 
@@ -235,6 +235,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--copies-rule", dest="copies_rule", choices=["shot-noise", "kp"], default=None)
     g.add_argument("--qram", action=argparse.BooleanOptionalAction, default=None, help="add the QRAM arm (default on)")
     g.add_argument("--dense-steps", dest="dense_steps", type=int, default=None, help="k of the QRAM arm (10)")
+    g.add_argument(
+        "--reprune",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="QRAM arm: re-prune after the dense steps",
+    )
     g.add_argument("--proxy-every", dest="proxy_every", type=int, default=None)
     g.add_argument("--eval-every", dest="eval_every", type=int, default=None)
     g.add_argument("--spectrum-every", dest="spectrum_every", type=int, default=None)

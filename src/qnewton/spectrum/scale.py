@@ -572,7 +572,7 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
         grad = (time.perf_counter() - t0) / cfg.repeats
         lanczos = c_lanczos * n * cfg.lanczos_steps**2
         probe = cfg.lanczos_steps * hvp + lanczos
-        flops = forward_flops(model, (c, side)) * cfg.hessian_samples
+        batch_flops = forward_flops(model, (c, side, side)) * cfg.hessian_samples
         rows.append(
             {
                 "width": w,
@@ -580,8 +580,8 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
                 "measured_seconds_per_hvp": hvp,
                 "measured_seconds_per_gradient": grad,
                 "hvp_per_gradient": hvp / grad,
-                "forward_gflop_per_batch": flops / 1e9,
-                "achieved_gflops_hvp": 4.0 * flops / hvp / 1e9,
+                "forward_gflop_per_batch": batch_flops / 1e9,
+                "achieved_gflops_hvp": 4.0 * batch_flops / hvp / 1e9,
                 "lanczos_bookkeeping_seconds": lanczos,
                 "seconds_per_probe": probe,
                 "seconds_per_slq": cfg.num_probes * probe,
@@ -598,14 +598,14 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
     def rc_of(w: int) -> Any:
         return resnet_config(cfg.model, width=w, norm=cfg.norm, in_channels=c, num_classes=cfg.num_classes)
 
-    f123 = [forward_flops(resnet(rc_of(w), seed=0).eval(), (c, side)) for w in (1, 2, 3)]
+    f123 = [forward_flops(resnet(rc_of(w), seed=0).eval(), (c, side, side)) for w in (1, 2, 3)]
     quad = np.polyfit([1.0, 2.0, 3.0], f123, 2)
 
     def flops(w: int) -> float:
         return float(np.polyval(quad, w)) * cfg.hessian_samples
 
     # seconds per HVP = a + b * (forward FLOPs of the batch): a fixed overhead plus work
-    F = np.array([flops(r["width"]) for r in rows])
+    F = np.array([flops(int(r["width"])) for r in rows])
     t = np.array([r["measured_seconds_per_hvp"] for r in rows])
     b, a = np.polyfit(F, t, 1)
     if a < 0 or b <= 0:  # keep the model physical: no negative overhead
