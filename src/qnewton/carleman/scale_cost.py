@@ -301,7 +301,8 @@ def run_scale_cost(cfg: ScaleCostConfig, out: str | Path, *, fresh: bool = False
             )
         for T in cfg.Ts or (f["T"],):
             for s in f["spectra"]:
-                nnz = s["hessian_nnz_per_row"] or f["kept"]
+                nnz = s["hessian_nnz_per_row"]
+                nnz = f["kept"] if nnz is None else max(float(nnz), 1.0)  # a zero column (dead units) still costs 1
                 r = price_window(
                     f["kept"],
                     T,
