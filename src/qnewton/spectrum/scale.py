@@ -388,7 +388,7 @@ def _write_spectrum_outputs(
                 )
                 axes[1].loglog(
                     st,
-                    [max(r["window_growth"] or 1e-12, 1e-12) for r in sel],
+                    [max(r["linear_growth_over_T"], 1e-12) for r in sel],
                     ":",
                     marker="x",
                     label=f"{name}: max|1 - eta lambda|^T",
