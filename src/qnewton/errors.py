@@ -31,6 +31,7 @@ __all__ = [
     "MemoryBudgetError",
     "MissingDependencyError",
     "NonFiniteError",
+    "NotPolynomialError",
     "NotPositiveDefiniteError",
     "NotSymmetricError",
     "QNewtonError",
@@ -71,6 +72,11 @@ class ShapeError(InvalidArgumentError):
 
 class NotSymmetricError(InvalidArgumentError):
     """A matrix that must be symmetric (a Hessian block) is not, within the stated tolerance."""
+
+
+class NotPolynomialError(InvalidArgumentError):
+    """A model without an explicit polynomial gradient was asked for an actual Carleman solve; only
+    the error proxy (:mod:`qnewton.carleman.proxy`) is available for it."""
 
 
 class CircuitTooLargeError(InvalidArgumentError):

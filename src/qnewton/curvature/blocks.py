@@ -114,7 +114,7 @@ class ParamBlock:
             )
         lead = tuple(flat.shape[:-1])
         parts = torch.split(flat, list(self.numels), dim=-1)
-        return {k: p.reshape(*lead, *s) for k, p, s in zip(self.param_names, parts, self.shapes)}
+        return {k: p.reshape((*lead, *s)) for k, p, s in zip(self.param_names, parts, self.shapes)}
 
 
 #: How blocks may be specified: ``"layerwise"`` (one per parameter tensor), ``"full"`` (one block),

@@ -2,7 +2,8 @@
 
 Images (:mod:`.images`, :mod:`.idx`): scikit-learn's bundled digits (the embedded default, 8x8 or
 enlarged to 28x28 for the paper's 784-16-16-10 DNN), Fashion-MNIST from Debian's
-``dataset-fashion-mnist``, MNIST or any MNIST-format IDX data at a user path.
+``dataset-fashion-mnist``, MNIST or any MNIST-format IDX data at a user path, and any grey or
+colour image set saved as one NumPy ``.npz`` (e.g. CIFAR-100).
 
 Text (:mod:`.text`, :mod:`.tokenizer`, :mod:`.lm`): raw WikiText at a user path, Python's own
 help texts (``pydoc_data.topics``) as the embedded default, a byte-level tokenizer, and causal-LM
@@ -22,6 +23,7 @@ from .images import (
     load_idx_dataset,
     load_idx_pair,
     load_image_dataset,
+    load_npz_dataset,
     upsample_digits_to_28,
 )
 from .lm import IGNORE_INDEX, LMBlocks, causal_lm_blocks, mask_tokens, masked_lm_blocks
@@ -59,6 +61,7 @@ __all__ = [
     "load_idx_dataset",
     "load_idx_pair",
     "load_image_dataset",
+    "load_npz_dataset",
     "load_text_corpus",
     "mask_tokens",
     "masked_lm_blocks",

@@ -24,6 +24,8 @@ Sources:
   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each raw or
   ``.gz``; the ``train-images.idx3-ubyte`` spelling is accepted too) in ``data_dir`` or
   ``data_dir/raw``. ``"mnist"`` checks for 10 classes; ``"idx"`` infers the class count.
+* ``"npz"``: any image set saved as one NumPy ``.npz`` (:func:`load_npz_dataset`): grey or colour
+  images (e.g. CIFAR-100, 32x32x3, 100 classes, converted once by the user; see there).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "load_idx_dataset",
     "load_idx_pair",
     "load_image_dataset",
+    "load_npz_dataset",
     "upsample_digits_to_28",
 ]
 
@@ -91,7 +94,7 @@ class ImageDataset:
 
     Attributes:
         name: registry name (``"digits"``, ``"fashion-mnist"``, ...).
-        x_train, x_test: float32 features, shape (n, H*W) when flattened, else (n, 1, H, W).
+        x_train, x_test: float32 features, shape (n, C*H*W) when flattened, else (n, C, H, W).
         y_train, y_test: int64 labels in [0, num_classes).
         num_classes: number of classes.
         image_shape: (H, W) of one image.
@@ -99,6 +102,7 @@ class ImageDataset:
         normalization: ``"unit"``, ``"standardize"`` or ``"none"`` (see :func:`load_image_dataset`).
         class_names: one name per class.
         stats: facts about the preparation (scale, mean, std, split seed, subset sizes).
+        channels: C, colour channels per image (1 for grey images, 3 for RGB).
     """
 
     name: str
@@ -112,11 +116,12 @@ class ImageDataset:
     normalization: str
     class_names: tuple[str, ...] = ()
     stats: dict[str, float | int | str | None] = field(default_factory=dict)
+    channels: int = 1
 
     @property
     def n_features(self) -> int:
-        """Features per sample (H*W): 64 for digits, 784 for MNIST-format data."""
-        return int(self.image_shape[0] * self.image_shape[1])
+        """Features per sample (C*H*W): 64 for digits, 784 for MNIST-format data, 3072 for CIFAR."""
+        return int(self.channels * self.image_shape[0] * self.image_shape[1])
 
     def arrays(self, split: Split = "train") -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` numpy arrays of ``split`` (``"train"`` or ``"test"``)."""
@@ -328,10 +333,13 @@ def _finish(
     class_names: tuple[str, ...] = (),
     extra_stats: dict | None = None,
 ) -> ImageDataset:
-    """Normalize (statistics from the whole training split), take subsets, shape, wrap."""
+    """Normalize (statistics from the whole training split), take subsets, shape, wrap.
+
+    Images are (n, H, W) grey or (n, C, H, W) channels-first."""
     if normalization not in ("unit", "standardize", "none"):
         raise InvalidArgumentError(f"`normalization` must be 'unit', 'standardize' or 'none', got {normalization!r}.")
-    image_shape = (int(x_train.shape[1]), int(x_train.shape[2]))
+    channels = int(x_train.shape[1]) if x_train.ndim == 4 else 1
+    image_shape = (int(x_train.shape[-2]), int(x_train.shape[-1]))
     scale = float(max_value) if normalization != "none" else 1.0
     xtr = x_train.astype(np.float32) / np.float32(scale)
     xte = x_test.astype(np.float32) / np.float32(scale)
@@ -351,7 +359,7 @@ def _finish(
         xte, yte = xte[idx], yte[idx]
     if flatten:
         xtr, xte = xtr.reshape(xtr.shape[0], -1), xte.reshape(xte.shape[0], -1)
-    else:
+    elif channels == 1 and xtr.ndim == 3:
         xtr, xte = xtr[:, None], xte[:, None]
     stats = {"scale": scale, "mean": mean, "std": std, "seed": seed, "n_train": len(ytr), "n_test": len(yte)}
     stats.update(extra_stats or {})
@@ -367,6 +375,7 @@ def _finish(
         normalization=normalization,
         class_names=class_names or tuple(str(i) for i in range(num_classes)),
         stats=stats,
+        channels=channels,
     )
 
 
@@ -505,6 +514,141 @@ def load_idx_dataset(
     )
 
 
+#: Key pairs :func:`load_npz_dataset` accepts, in the order it tries them.
+NPZ_SPLIT_KEYS = (
+    ("x_train", "y_train", "x_test", "y_test"),
+    ("train_images", "train_labels", "test_images", "test_labels"),
+)
+NPZ_SINGLE_KEYS = (("images", "labels"), ("x", "y"), ("data", "labels"))
+
+
+def _channels_first(images: np.ndarray, where: str) -> np.ndarray:
+    """(n, H, W) stays; (n, H, W, C) with C in 1..4 becomes (n, C, H, W); (n, C, H, W) stays."""
+    if images.ndim == 3:
+        return images
+    if images.ndim != 4:
+        raise DataFormatError(
+            f"{where} holds images of shape {images.shape}; expected (n, H, W), (n, H, W, C) or (n, C, H, W)."
+        )
+    if images.shape[-1] in (1, 2, 3, 4) and images.shape[1] not in (1, 2, 3, 4):
+        images = np.moveaxis(images, -1, 1)
+    if images.shape[1] == 1:
+        return images[:, 0]
+    return np.ascontiguousarray(images)
+
+
+def load_npz_dataset(
+    path: str | os.PathLike[str],
+    *,
+    name: str = "npz",
+    num_classes: int | None = None,
+    normalization: Normalization = "unit",
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    flatten: bool = True,
+    test_fraction: float = 0.2,
+    class_names: tuple[str, ...] = (),
+) -> ImageDataset:
+    """An image classification set stored in one NumPy ``.npz`` file (nothing is downloaded).
+
+    Accepted contents: ``x_train, y_train, x_test, y_test`` (or ``train_images, train_labels,
+    test_images, test_labels``): the file's own split; or one set ``images, labels`` (or ``x, y``;
+    ``data, labels``), split stratified by ``seed`` with ``test_fraction``. Images may be (n, H, W),
+    (n, H, W, C) or (n, C, H, W) (uint8, or floats already in [0, 1]); labels integers in
+    [0, num_classes). Optional ``class_names``: an array of strings.
+
+    CIFAR-100 (Krizhevsky 2009), python version (``cifar-100-python.tar.gz``), converts once with::
+
+        import pickle, numpy as np
+        d = {s: pickle.load(open(f"cifar-100-python/{s}", "rb"), encoding="bytes") for s in ("train", "test")}
+        np.savez("cifar100.npz", **{f"x_{s}": d[s][b"data"].reshape(-1, 3, 32, 32) for s in d},
+                 **{f"y_{s}": np.array(d[s][b"fine_labels"]) for s in d})
+
+    (unpickling runs code from the file: do it only on the official archive) and then loads with
+    ``load_image_dataset("npz", "cifar100.npz")`` (32 x 32 x 3 = 3072 features, 100 classes).
+
+    Args:
+        path: the ``.npz`` file, or a directory holding exactly one.
+        name, num_classes, normalization, n_train, n_test, seed, flatten, class_names: as in
+            :func:`load_idx_dataset`.
+        test_fraction: share held out when the file has no split.
+
+    Raises:
+        InvalidArgumentError: no such file, or a directory without exactly one ``.npz``.
+        DataFormatError: missing keys, mismatched counts, bad shapes or labels.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        files = sorted(p.glob("*.npz"))
+        if len(files) != 1:
+            raise InvalidArgumentError(
+                f"`data_dir` {str(p)!r} holds {len(files)} .npz files; pass the file itself "
+                "(e.g. --data-dir cifar100.npz)."
+            )
+        p = files[0]
+    if not p.is_file():
+        raise InvalidArgumentError(f"`data_dir` {str(p)!r} is not a .npz file or a directory holding one.")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"{str(p)!r} is not a readable NumPy .npz file ({exc}).") from exc
+    where = repr(str(p))
+    keys = next((ks for ks in NPZ_SPLIT_KEYS if all(k in arrays for k in ks)), None)
+    if keys is not None:
+        xtr, ytr, xte, yte = (arrays[k] for k in keys)
+    else:
+        single = next((ks for ks in NPZ_SINGLE_KEYS if all(k in arrays for k in ks)), None)
+        if single is None:
+            raise DataFormatError(
+                f"{where} holds the arrays {sorted(arrays)}; expected x_train, y_train, x_test, y_test "
+                "(or images, labels)."
+            )
+        from sklearn.model_selection import train_test_split
+
+        check_fraction(test_fraction, "test_fraction")
+        x_all, y_all = arrays[single[0]], arrays[single[1]]
+        if x_all.shape[0] != y_all.reshape(-1).shape[0]:
+            raise DataFormatError(f"{where}: {x_all.shape[0]} images but {y_all.size} labels.")
+        xtr, xte, ytr, yte = train_test_split(
+            x_all, y_all.reshape(-1), test_size=test_fraction, random_state=seed, stratify=y_all.reshape(-1)
+        )
+    xtr, xte = _channels_first(xtr, where), _channels_first(xte, where)
+    ytr, yte = np.asarray(ytr).reshape(-1), np.asarray(yte).reshape(-1)
+    if xtr.shape[1:] != xte.shape[1:]:
+        raise DataFormatError(f"{where}: train images are {xtr.shape[1:]}, test images {xte.shape[1:]}.")
+    for x, y, split in ((xtr, ytr, "train"), (xte, yte, "test")):
+        if y.dtype.kind not in "iu":
+            raise DataFormatError(f"{where}: the {split} labels are {y.dtype}; labels must be integers.")
+        if x.shape[0] != y.shape[0]:
+            raise DataFormatError(f"{where}: {x.shape[0]} {split} images but {y.shape[0]} labels.")
+    top = int(max(ytr.max(initial=-1), yte.max(initial=-1))) + 1
+    if num_classes is None:
+        num_classes = top
+    check_int_range(num_classes, "num_classes", 1, 2**31 - 1)
+    if min(ytr.min(initial=0), yte.min(initial=0)) < 0 or top > num_classes:
+        raise DataFormatError(f"{where}: labels outside [0, {num_classes}).")
+    if not class_names and "class_names" in arrays:
+        class_names = tuple(str(c) for c in arrays["class_names"].reshape(-1))
+    return _finish(
+        name,
+        xtr,
+        ytr,
+        xte,
+        yte,
+        max_value=_dtype_max(xtr),
+        num_classes=num_classes,
+        source=str(p),
+        normalization=normalization,
+        n_train=n_train,
+        n_test=n_test,
+        seed=seed,
+        flatten=flatten,
+        class_names=class_names,
+    )
+
+
 def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None, **kwargs) -> ImageDataset:
     """Fashion-MNIST (Xiao, Rasul, Vollgraf 2017): 60000 + 10000 28x28 images, 10 classes.
 
@@ -542,6 +686,12 @@ def _load_idx(data_dir: str | os.PathLike[str] | None = None, **kwargs) -> Image
     return load_idx_dataset(data_dir, **kwargs)
 
 
+def _load_npz(data_dir: str | os.PathLike[str] | None = None, **kwargs) -> ImageDataset:
+    if data_dir is None:
+        raise InvalidArgumentError("`data_dir` is required for 'npz': the .npz file (or a directory holding one).")
+    return load_npz_dataset(data_dir, **kwargs)
+
+
 def _load_digits(data_dir=None, **kwargs) -> ImageDataset:
     if data_dir is not None:
         raise InvalidArgumentError("`data_dir` is not used by 'digits' (bundled with scikit-learn); omit it.")
@@ -559,6 +709,7 @@ _REGISTRY: dict[str, tuple[Callable[..., ImageDataset], str]] = {
     "fashion-mnist": (load_fashion_mnist, "Fashion-MNIST from Debian's dataset-fashion-mnist or data_dir"),
     "mnist": (_load_mnist, "MNIST from the four IDX files in data_dir (required)"),
     "idx": (_load_idx, "any MNIST-format IDX data in data_dir (class count inferred)"),
+    "npz": (_load_npz, "images/labels in one NumPy .npz at data_dir (e.g. CIFAR-100, 32x32x3)"),
 }
 
 
@@ -571,8 +722,9 @@ def load_image_dataset(name: str, data_dir: str | os.PathLike[str] | None = None
     """Load an image data set by registry name.
 
     Args:
-        name: ``"digits"``, ``"digits-784"``, ``"fashion-mnist"``, ``"mnist"`` or ``"idx"``.
-        data_dir: directory of IDX files (required for mnist/idx, optional for fashion-mnist).
+        name: ``"digits"``, ``"digits-784"``, ``"fashion-mnist"``, ``"mnist"``, ``"idx"`` or ``"npz"``.
+        data_dir: directory of IDX files (required for mnist/idx, optional for fashion-mnist), or
+            the ``.npz`` file for npz.
         **kwargs: ``normalization`` ("unit" | "standardize" | "none"), ``n_train``, ``n_test``,
             ``seed``, ``flatten``; digits also ``image_size``, ``test_fraction``; idx also
             ``num_classes``.

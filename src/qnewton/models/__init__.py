@@ -5,7 +5,9 @@
   4 layers, byte vocabulary, random seeded init (needs the ``nlp`` extra, imported lazily);
 * :func:`forward_loss`: scalar (or per-sample) loss of any of them on a batch;
   :func:`functional_loss`: the same as a pure function of (some of) the parameters, for torch.func;
-* :func:`count_parameters_per_block`: parameters per Hessian block.
+* :func:`count_parameters_per_block`: parameters per Hessian block;
+* :func:`resnet` / :class:`ResNetConfig`: CIFAR-style residual networks (ResNet-8/14/20/...,
+  normalization-free by default) for the Carleman paper's experiments at model scale.
 """
 
 from .lm import (
@@ -20,17 +22,23 @@ from .lm import (
 from .loss import classification_loss, forward_loss, functional_loss, is_language_model, lm_loss
 from .mlp import ACTIVATIONS, MLP, paper_dnn
 from .params import block_name, count_parameters, count_parameters_per_block, parameter_blocks
+from .resnet import NORMS, RESNET_DEPTHS, ResNet, ResNetConfig, curvature_mode, resnet, resnet_config
 
 __all__ = [
     "ACTIVATIONS",
     "BERT_DEFAULTS",
     "MISTRAL_DEFAULTS",
     "MLP",
+    "NORMS",
+    "RESNET_DEPTHS",
+    "ResNet",
+    "ResNetConfig",
     "bert_config",
     "block_name",
     "classification_loss",
     "count_parameters",
     "count_parameters_per_block",
+    "curvature_mode",
     "forward_loss",
     "functional_loss",
     "is_language_model",
@@ -41,4 +49,6 @@ __all__ = [
     "paper_dnn",
     "parameter_blocks",
     "require_transformers",
+    "resnet",
+    "resnet_config",
 ]

@@ -77,8 +77,9 @@ def flat_parameters(model: nn.Module) -> np.ndarray:
 def magnitude_mask(model: nn.Module, density: float, *, include_bias: bool = True) -> np.ndarray:
     """Global magnitude pruning: keep the ``density`` share of weights with the largest |value|.
 
-    Biases (1-D parameters) are always kept when ``include_bias`` (as usual in pruning); the
-    budget applies to the rest. Returns a boolean mask over :func:`flat_parameters`.
+    Biases and scalar gains (parameters with at most one dimension) are always kept when
+    ``include_bias`` (as usual in pruning); the budget applies to the weights. Returns a boolean
+    mask over :func:`flat_parameters`.
 
     Example:
         >>> m = nn.Linear(4, 2)
@@ -88,7 +89,7 @@ def magnitude_mask(model: nn.Module, density: float, *, include_bias: bool = Tru
     density = check_fraction(density, "density")
     parts = [p.detach().double().reshape(-1).cpu().numpy() for p in model.parameters() if p.requires_grad]
     is_bias = np.concatenate(
-        [np.full(p.numel(), include_bias and p.ndim == 1) for p in model.parameters() if p.requires_grad]
+        [np.full(p.numel(), include_bias and p.ndim <= 1) for p in model.parameters() if p.requires_grad]
     )
     values = np.abs(np.concatenate(parts))
     keep = is_bias.copy()
