@@ -8,20 +8,24 @@ import pytest
 from qnewton.errors import CheckpointError
 from qnewton.experiments import ArmSpec, CostSettings, RunDir, run_arm
 from qnewton.experiments._common import image_setup
-from qnewton.experiments.reproduce import EXPERIMENTS, quick_configs, run_reproduce
+from qnewton.experiments.reproduce import EXPERIMENTS, full_configs, quick_configs, run_reproduce
 
 COSTS = CostSettings(classical_c=1e-11)
 
 
 def tiny_configs():
     q = quick_configs("digits", COSTS)
+    full = full_configs(COSTS)
     return {
         "table2": replace(q["table2"], sizes=(10, 100), repeats=1, warmup_steps=2),
         "table3": replace(q["table3"], sgd_arm_steps=6, warmup_steps=2, newton_steps=2, eval_every=2),
         "table4": replace(
-            q["table4"],
+            full["table4"],
             hidden_size=16,
             num_layers=1,
+            block_size=32,
+            batch_size=8,
+            curvature_batch_size=8,
             n_train_blocks=32,
             n_eval_blocks=4,
             sgd_arm_steps=4,

@@ -127,11 +127,17 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     costs = config_from_args(CostSettings, args, args._parser, prefix="costs.")
     if args.quick:
-        configs = R.quick_configs(args.dataset or "digits", costs, args.seed)
+        configs, skips, guide = (
+            R.quick_configs(args.dataset or "digits", costs, args.seed),
+            R.QUICK_SKIPS,
+            R.QUICK_GUIDE,
+        )
     else:
-        configs = R.full_configs(costs, args.seed, args.dataset)
+        configs, skips, guide = R.full_configs(costs, args.seed, args.dataset), {}, ""
     only = tuple(args.only) if args.only else None
-    path = R.run_reproduce(configs, args.out, only=only, fresh=args.fresh, progress=not args.no_progress)
+    path = R.run_reproduce(
+        configs, args.out, only=only, fresh=args.fresh, progress=not args.no_progress, skips=skips, guide=guide
+    )
     print(f"report: {path / 'report.md'}")
     return 0
 
