@@ -52,30 +52,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _config(train_argv: list[str]):
+    """The TrainConfig that `qnewton train` would build from these options."""
+    from qnewton.cli import train as cli_train
+    from qnewton.cli._options import config_from_args
+    from qnewton.experiments.train import TrainConfig
+
+    p = argparse.ArgumentParser()
+    cli_train.add_arguments(p)
+    return config_from_args(TrainConfig, p.parse_args(train_argv), p)
+
+
 # -- worker: one run (one process, or one rank of a torchrun group) ----------------------------------
 def worker(out_dir: Path, train_argv: list[str], steps: int) -> None:
     import torch
 
-    from qnewton.cli import train
     from qnewton.data import load_image_dataset
     from qnewton.distributed import init_distributed, shard_batch, shutdown_distributed
+    from qnewton.experiments import train
     from qnewton.experiments.training import BatchSampler
 
-    p = argparse.ArgumentParser()
-    train.add_arguments(p)
-    args = p.parse_args(train_argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    cfg = _config(train_argv)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     warnings.simplefilter("ignore")
     ctx = init_distributed("gloo")
     try:
-        ds = load_image_dataset(args.data, n_train=args.n_train, seed=args.seed)
-        dtype = getattr(torch, args.dtype)
+        ds = load_image_dataset(cfg.dataset, n_train=cfg.n_train, seed=cfg.seed)
+        dtype = getattr(torch, cfg.dtype)
         x, y = ds.tensors("train")
         x = x.to(dtype)
-        model = train._model(args, ds.n_features, ds.num_classes)
-        opt = train._optimizer(args, model, ctx)
-        sampler = BatchSampler(len(y), args.batch_size, seed=args.seed)
+        model = train._model(cfg, ds.n_features, ds.num_classes)
+        opt = train._optimizer(cfg, model, ctx)
+        sampler = BatchSampler(len(y), cfg.batch_size, seed=cfg.seed)
         for _ in range(steps + 1):  # one warm-up step
             idx = sampler.next()
             opt.step(batch=shard_batch((x[idx], y[idx]), ctx.rank, ctx.world_size))
@@ -114,15 +123,13 @@ def model_blocks(train_argv: list[str]) -> list[tuple[str, int]]:
     """The layer-wise blocks (name, N) of the model a run trains, without training it."""
     from torch import nn
 
-    from qnewton.cli import train
     from qnewton.curvature import LossProblem, make_blocks
     from qnewton.data import load_image_dataset
+    from qnewton.experiments import train
 
-    p = argparse.ArgumentParser()
-    train.add_arguments(p)
-    args = p.parse_args(train_argv)
-    ds = load_image_dataset(args.data, n_train=64, n_test=16, seed=args.seed)
-    model = train._model(args, ds.n_features, ds.num_classes)
+    cfg = _config(train_argv)
+    ds = load_image_dataset(cfg.dataset, n_train=64, n_test=16, seed=cfg.seed)
+    model = train._model(cfg, ds.n_features, ds.num_classes)
     return [(b.name, b.size) for b in make_blocks(LossProblem(model, nn.CrossEntropyLoss()), "layerwise")]
 
 
@@ -154,11 +161,16 @@ def main() -> None:
     cores = os.cpu_count() or 1
     c = ClassicalCostModel().constant  # this machine's calibrated C (cached), fixed for every run
     data784 = "fashion-mnist" if find_fashion_mnist_dir() is not None else "digits-784"
-    common = ["--policy", "hybrid", "--gate-time", "ghz", "--eps", "1.0", "--classical-c", repr(c)]
+    common = ["--policy", "hybrid", "--routes", "cholesky", "qlsa", "--gate-time", "ghz", "--eps", "1.0"]
+    common += ["--classical-c", repr(c), "--no-line-search"]
     models = {
-        "paper DNN 784-16-16-10": ["--model", "paper-dnn", "--data", data784, "--n-train", "4096"],
-        "wider MLP 64-64x4-10": ["--model", "mlp", "--hidden", "64,64,64,64", "--data", "digits"],
-    }
+        "paper DNN 784-16-16-10": ["--model", "paper-dnn", "--dataset", data784, "--n-train", "4096"],
+        "wider MLP 64-64x4-10": ["--model", "mlp", "--hidden", "64", "64", "64", "64", "--dataset", "digits"],
+        "paper DNN, matrix-free CG (--reduce products)": [
+            "--model", "paper-dnn", "--dataset", data784, "--n-train", "4096", "--reduce", "products",
+        ],
+    }  # fmt: skip
+    per_model = {"paper DNN, matrix-free CG (--reduce products)": ["--policy", "cg", "--routes", "cg", "--eps", "1.0"]}
     if args.quick:
         models = {k: v for k, v in models.items() if k.startswith("wider")}
         args.steps = 1
@@ -171,14 +183,14 @@ def main() -> None:
     rows, stage_rows, sim_rows, results = [], [], [], []
     sims = {}  # before any run: the simulation needs only the block sizes
     for label, margs in models.items():
-        blocks = model_blocks([*margs, *common])
+        blocks = model_blocks([*margs, *per_model.get(label, common)])
         sims[label] = (blocks, simulate(blocks))
     for label, margs in models.items():
         walls, loads = {}, {}
         for world, threads in runs:
             t0 = time.perf_counter()
             load = os.getloadavg()[0]  # another user's processes on this machine slow every run down
-            ranks = launch(world, threads, [*margs, *common], args.steps)
+            ranks = launch(world, threads, [*margs, *per_model.get(label, common)], args.steps)
             loads[(world, threads)] = (load, os.getloadavg()[0])
             hist = [h for h in ranks[0]["history"] if h["phase"] == "newton"][1:]  # drop the warm-up
             wall = statistics.median(h["wall_measured_s"] for h in hist)
@@ -198,7 +210,7 @@ def main() -> None:
                     stage_rows.append([label, r["rank"], ", ".join(owned), *[f"{st[k]:.2f}" for k in STAGES]])
         base = walls[(1, cores)]
         for (world, threads), wall in walls.items():
-            nq = sum(v == "quantum" for v in routes.values())
+            nq = sum(v in ("qlsa", "qlsa-rows") for v in routes.values())
             rows.append(
                 [
                     label,

@@ -157,6 +157,8 @@ def _options(name):
             sgd_steps=1,
             sgd_momentum=0.5,
         )
+    if name == "products":  # matrix-free: CG on all-reduced products, every rank in lockstep
+        return dict(lr=0.5, eps=0.5, policy="cg", routes=("cg",), cg_tol=1e-10, line_search=True)
     if name == "fisher":
         return dict(
             lr=2.0,
@@ -196,7 +198,7 @@ def _worker(rank, port, out_dir):  # runs in a spawned process
         return DistributedQNewton(model.parameters(), model=model, criterion=crit, **_options(name), **kw)
 
     # the main runs; rank 1 starts from other weights: the constructor broadcasts rank 0's
-    for name, kw in [("hybrid", {}), ("fisher", {"balance": "measured"})]:
+    for name, kw in [("hybrid", {}), ("fisher", {"balance": "measured"}), ("products", {"reduce": "products"})]:
         model = _model(seed=rank)
         opt = make(name, model, **kw)
         params, losses = [], []
@@ -330,7 +332,7 @@ def _strip(records):  # what must not depend on the process count (measured time
     return [{k: getattr(r, k) for k in keep} for r in records]
 
 
-@pytest.mark.parametrize("name", ["hybrid", "fisher"])
+@pytest.mark.parametrize("name", ["hybrid", "fisher", "products"])
 def test_two_processes_match_one_process(two_ranks, name):
     params, losses, decisions, step_sizes = _single(name, _data())
     r0, r1 = two_ranks[0][name], two_ranks[1][name]
@@ -353,10 +355,14 @@ def test_two_processes_match_one_process(two_ranks, name):
     if name == "hybrid":
         assert {d.kind for d in decisions} == {"classical", "quantum"}
     newton = [h for h in r0["owned"] if h is not None]
-    for own0, own1 in zip(r0["owned"], r1["owned"]):  # the blocks are split, each solved once
-        if own0 is not None and (own0 or own1):
+    for own0, own1 in zip(r0["owned"], r1["owned"]):
+        if name == "products":  # every rank solves every block, in lockstep
+            assert own0 == own1
+        elif own0 is not None and (own0 or own1):  # the blocks are split, each solved once
             assert not set(own0) & set(own1) and own0 and own1
     assert newton
+    if name == "products":
+        assert {d.route for d in decisions} == {"cg"}
 
 
 def test_resume_is_bit_identical_and_checks_the_world_size(two_ranks):

@@ -47,7 +47,9 @@ def warm_up(*, verbose: bool = True) -> float:
     if _DONE:
         return 0.0
     t0 = time.perf_counter()
-    if verbose and not all(_cached_on_disk(k) for k in kernels()):
+    # inlined helpers are compiled into their callers only, never cached on their own
+    entry = [k for k in kernels() if k.targetoptions.get("inline") != "always"]
+    if verbose and not all(_cached_on_disk(k) for k in entry):
         print(
             "qnewton: compiling the numba kernels (first run on this machine only, about 30-60 s; cached after)...",
             file=sys.stderr,

@@ -23,6 +23,13 @@ factors, inversions assigned to ranks, results broadcast):
    The decision records are gathered, so ``optimizer.decisions`` on every rank holds every block
    once, in block order.
 
+With ``reduce="products"`` the curvature is never formed or moved: every rank keeps its shard's
+lazy block and a product C v is the sample-weighted all-reduce of the ranks' products
+(:class:`AllReducedBlock`), so a matrix-free route (``cg``) runs on every rank in lockstep, one
+all-reduce of an n-vector per iteration; all ranks solve every block (identical inputs, identical
+results, no assignment). It needs one route (``policy`` naming it, or ``routes=("cg",)``), so that no
+rank can choose differently from another.
+
 The early SGD phase averages gradients the same way, and the optional line search's trial losses
 are the whole batch's (sample-weighted all-reduce), so every rank accepts the same step size. A
 failure on one rank (a NaN, a bad batch) is shared before the next collective, and every rank
@@ -47,9 +54,10 @@ import torch
 
 from .. import errors as _errors
 from ..cost.classical import Calibration
-from ..curvature.lazy import DenseBlock
+from ..curvature.lazy import CurvatureBlock, DenseBlock
 from ..errors import CheckpointError, InvalidArgumentError, NonFiniteError, QNewtonError
 from ..optim.qnewton import BlockItem, QNewton
+from ..routes.cholesky import cholesky_cost_model
 from ..scheduler import BlockTask, DecisionRecord
 from .assign import BlockAssignment, assign_blocks
 
@@ -62,6 +70,31 @@ def _dist():
     import torch.distributed as dist
 
     return dist
+
+
+class AllReducedBlock(CurvatureBlock):
+    """The whole batch's curvature block from each rank's shard: C V = sum_r w_r C_r V (one all-reduce
+    per product); ``dense()`` all-reduces the ranks' dense blocks (every rank then holds it)."""
+
+    kind = "all-reduced"
+
+    def __init__(self, local: CurvatureBlock, weight: float, gradient: torch.Tensor, owner: DistributedQNewton) -> None:
+        super().__init__(local.name, local.n, local.torch_dtype, local.device, config=local.config, gradient=gradient)
+        self.local, self.weight, self._owner = local, float(weight), owner
+        self.psd = local.psd or local.factor() is not None
+
+    def _products(self, V: torch.Tensor) -> torch.Tensor:
+        out = self.local.matmat(V)
+        return self._owner._all_reduce_weighted([out], self.weight)[0]
+
+    def _form_dense(self) -> tuple[torch.Tensor, str]:
+        H = self._owner._all_reduce_weighted([self.local.dense()], self.weight)[0]
+        self.local.release()
+        return H, f"all-reduced {self.local.stats.get('dense_method', 'dense')}"
+
+    def release(self) -> None:
+        super().release()
+        self.local.release()
 
 
 class DistributedQNewton(QNewton):
@@ -81,6 +114,9 @@ class DistributedQNewton(QNewton):
         allow_world_size_change: let ``load_state_dict`` accept a checkpoint written with another
             number of processes (the trajectory then matches only to floating-point tolerance,
             since the reductions add the shards in another grouping).
+        reduce: ``"dense"`` (default): each block's dense curvature is reduced to the rank that owns
+            it, which solves it on any route; ``"products"``: the blocks stay matrix-free and every
+            product is all-reduced (:class:`AllReducedBlock`); needs a single route, e.g. ``cg``.
 
     Raises:
         InvalidArgumentError: no initialized process group; the ranks were built with different
@@ -111,6 +147,7 @@ class DistributedQNewton(QNewton):
         balance: Balance = "classical",
         broadcast_parameters: bool = True,
         allow_world_size_change: bool = False,
+        reduce: Literal["dense", "products"] = "dense",
         **kwargs: Any,
     ) -> None:
         dist = _dist()
@@ -122,7 +159,18 @@ class DistributedQNewton(QNewton):
             )
         if balance not in ("classical", "measured"):
             raise InvalidArgumentError(f"`balance` must be 'classical' or 'measured', got {balance!r}.")
+        if reduce not in ("dense", "products"):
+            raise InvalidArgumentError(f"`reduce` must be 'dense' or 'products', got {reduce!r}.")
         super().__init__(params, **kwargs)
+        if reduce == "products":
+            cfg = self.scheduler.config
+            names = cfg.route_names
+            if cfg.policy not in names and len(names) != 1:
+                raise InvalidArgumentError(
+                    "`reduce='products'` runs one route on every rank in lockstep: name it with `policy` (e.g. "
+                    "policy='cg') or pass a single route (routes=('cg',)), so no rank can choose another."
+                )
+        self.reduce = reduce
         self.process_group = process_group
         self.rank = dist.get_rank(process_group)
         self.world_size = dist.get_world_size(process_group)
@@ -231,11 +279,12 @@ class DistributedQNewton(QNewton):
             "line_search": repr(getattr(self, "line_search", None)),
             "on_nonfinite": self.on_nonfinite,
             "balance": self.balance,
+            "reduce": self.reduce,
         }
         cfg = self.scheduler.config
         for f in dataclasses.fields(cfg):
             value = getattr(cfg, f.name)
-            if f.name == "classical_cost":  # where C is cached is local; rank 0's C is shared anyway
+            if f.name == "classical_cost" and value is not None:  # where C is cached is local; rank 0's is shared
                 value = (value.c, value.dtype, value.sizes, value.repeats)
             opts[f"scheduler.{f.name}"] = repr(value)
         return {k: re.sub(r" at 0x[0-9a-fA-F]+", "", v) for k, v in opts.items()}
@@ -262,15 +311,25 @@ class DistributedQNewton(QNewton):
         """Every rank routes with rank 0's C (the hybrid choice compares C N^3 with the QLSA price:
         a C measured separately per process could send a block another way than in one process)."""
         model = self.scheduler.config.classical_cost
-        if model.c is not None:
+        if model is not None and model.c is not None:
             return
         payload: list[Any] = [None]
-        if self.rank == 0:
-            cal = model.calibration  # loads the cache or calibrates (a few seconds), once
-            payload = [cal.to_dict() if cal is not None else None]
+        if self.rank == 0:  # loads the cache or calibrates (a few seconds), once
+            if model is not None:
+                cal = model.calibration
+                payload = [("given", cal.to_dict() if cal is not None else None)]
+            else:
+                dtype = self._params[0].dtype
+                m = cholesky_cost_model(dtype)
+                payload = [(m.dtype, m.calibration.to_dict() if m.calibration is not None else None)]
         _dist().broadcast_object_list(payload, src=self._global(0), group=self.process_group)
-        if self.rank != 0 and payload[0] is not None:
-            object.__setattr__(model, "_calibration", Calibration.from_dict(payload[0]))
+        if self.rank != 0 and payload[0] is not None and payload[0][1] is not None:
+            key, cal = payload[0]
+            target = (
+                model if key == "given" else cholesky_cost_model(torch.float64 if key == "float64" else torch.float32)
+            )
+            assert target is not None
+            object.__setattr__(target, "_calibration", Calibration.from_dict(cal))
 
     @torch.no_grad()
     def _broadcast_parameters(self) -> None:
@@ -384,6 +443,15 @@ class DistributedQNewton(QNewton):
         first_order = [(n, p, g) for (n, p, _), g in zip(first_order, reduced[1 + len(items) :])]
         t0 = self._tick("gradient_allreduce_s", t0)
 
+        if self.reduce == "products":  # nothing is formed or moved: products are all-reduced when asked for
+            prod = [
+                (n, ps, blk, g, AllReducedBlock(it[4], wc, g, self))
+                for it, g in zip(items, grads)
+                for n, ps, blk in [it[:3]]
+            ]
+            self._owned = tuple(it[0] for it in items)
+            self._tick("curvature_reduce_s", t0)
+            return loss, prod, first_order
         self.assignment = self._assign([it[3].numel() for it in items])
         owners = self.assignment.owners
         # the lazy blocks are formed here: data-parallel curvature is reduced as dense blocks
@@ -439,6 +507,16 @@ class DistributedQNewton(QNewton):
         return assign_blocks(self._block_costs(sizes), self.world_size)
 
     def _route_blocks(self, items: list[BlockItem]) -> tuple[list[torch.Tensor], list[DecisionRecord]]:
+        if self.reduce == "products":  # every rank solves every block, its products all-reduced
+            t0 = time.perf_counter()
+            exc, out = None, ([], [])
+            try:
+                out = super()._route_blocks(items)
+            except Exception as e:
+                exc = e
+            self._tick("local_solve_s", t0)
+            self._status("solve", exc)
+            return out
         dist = _dist()
         assert self.assignment is not None
         if not items:

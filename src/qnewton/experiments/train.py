@@ -93,6 +93,11 @@ class TrainConfig(Checked):
         "classical", "distributed block assignment cost: C N^3 prediction, or the previous step's measured work"
     )
     backend: Literal["auto", "gloo", "nccl"] = option("auto", "torch.distributed backend under torchrun")
+    reduce: Literal["dense", "products"] = option(
+        "dense",
+        "under torchrun: dense = reduce each block's dense curvature to the rank that solves it; products = keep "
+        "the blocks matrix-free and all-reduce each product (one route for all ranks, e.g. --policy cg)",
+    )
     threads: int | None = option(None, "torch threads per process (none: torch's default)", check="natural")
     checkpoint_every: int = option(0, "also write the checkpoint every K steps (0: at the end only)", check="count")
     seed: int = F.seed()
@@ -161,7 +166,7 @@ def _optimizer(cfg: TrainConfig, model: Any, ctx: Any) -> Any:
         seed=cfg.seed,
     )
     if ctx.is_distributed:
-        return DistributedQNewton(model.parameters(), balance=cfg.balance, **kw)
+        return DistributedQNewton(model.parameters(), balance=cfg.balance, reduce=cfg.reduce, **kw)
     return QNewton(model.parameters(), **kw)
 
 
