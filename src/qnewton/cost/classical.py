@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -166,9 +165,10 @@ def measure_cholesky_solve(
     dtype: str = "float64",
     repeats: int = 3,
     *,
-    timer: Callable[[], float] = time.perf_counter,
+    timer: Callable[[], float] | None = None,
     seed: int = 0,
     budget_s: float = 1.0,
+    device: str = "cpu",
 ) -> float:
     """Best of ``repeats`` wall-clock seconds of one Cholesky factor + solve (one RHS) at size N.
 
@@ -180,6 +180,8 @@ def measure_cholesky_solve(
         timer: clock returning seconds (``time.perf_counter``; injectable for tests).
         budget_s: stop repeating once the timed runs add up to this (a loaded machine can make
             single runs 10x slower; the minimum of fewer runs is still an upper bound).
+        device: where the factorization runs (``"cpu"``, ``"cuda"``, ...; not the CPU: torch only).
+            The clock synchronizes the device, so the time is the kernels', not their launch.
     """
     n = check_int_range(n, "n", 1, 100_000)
     repeats = check_int_range(repeats, "repeats", 1, 1000)
@@ -193,11 +195,17 @@ def measure_cholesky_solve(
             scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, check_finite=False), b, check_finite=False)
 
     else:
-        at = torch.from_numpy(a)
-        bt = torch.from_numpy(b)[:, None]
+        at = torch.from_numpy(a).to(device)
+        bt = torch.from_numpy(b)[:, None].to(device)
 
         def run() -> None:
             torch.cholesky_solve(bt, torch.linalg.cholesky(at))
+
+    if timer is None:
+        from .._device import clock
+
+        def timer() -> float:
+            return clock(device)
 
     run()  # warm-up: first-call allocations and thread-pool start-up
     best, spent = math.inf, 0.0
@@ -211,14 +219,20 @@ def measure_cholesky_solve(
     return max(best, 1e-12)
 
 
-def calibration_key(dtype: str = "float64", kernel: str = "cholesky") -> str:
+def calibration_key(dtype: str = "float64", kernel: str = "cholesky", device: str = "cpu") -> str:
     """Cache key: CPU model, architecture, CPU count, torch/scipy versions, dtype, thread count (and
-    the timed kernel when it is not the Cholesky solve)."""
+    the timed kernel when it is not the Cholesky solve, the device's model when it is not the CPU)."""
+    from .._device import device_label
+
     key = (
         f"cpu={cpu_name()}; arch={platform.machine()}; cpus={os.cpu_count()}; torch={torch.__version__}; "
         f"scipy={scipy.__version__}; dtype={dtype}; threads={torch.get_num_threads()}"
     )
-    return key if kernel == "cholesky" else f"{key}; kernel={kernel}"
+    if kernel != "cholesky":
+        key += f"; kernel={kernel}"
+    if torch.device(device).type != "cpu":
+        key += f"; device={device_label(device)}"
+    return key
 
 
 def cache_dir() -> Path:
@@ -285,6 +299,7 @@ def calibrate_classical(
     backends: Sequence[str] = BACKENDS,
     measure: Callable[..., float] | None = None,
     kernel: str = "cholesky",
+    device: str = "cpu",
 ) -> Calibration:
     """Time Cholesky factor + solve at ``sizes`` and fit C in t = C N^3 (no cache involved).
 
@@ -303,7 +318,16 @@ def calibrate_classical(
             raise InvalidArgumentError(f"`backends` entries must be in {', '.join(BACKENDS)}, got {b!r}.")
     if not backends:
         raise InvalidArgumentError(f"`backends` is empty; pass some of {', '.join(BACKENDS)}.")
-    measure = measure or measure_cholesky_solve
+    on_device = torch.device(device).type != "cpu"
+    if measure is None:
+        measure = measure_cholesky_solve
+    if on_device:  # only torch runs on a device; the device goes to the default measurers
+        backends = [b for b in backends if b == "torch"] or ["torch"]
+        inner = measure
+
+        def measure(n: int, b: str, dt: str, r: int) -> float:
+            return inner(n, b, dt, r, device=device)
+
     timings: dict[str, list[float]] = {b: [] for b in backends}
     try:
         for n in sizes:
@@ -321,7 +345,7 @@ def calibrate_classical(
         backends=best_backend,
         timings=timings,
         rel_rms=rms,
-        key=calibration_key(dtype, kernel),
+        key=calibration_key(dtype, kernel, device),
         dtype=dtype,
         threads=torch.get_num_threads(),
         repeats=repeats,
@@ -360,6 +384,7 @@ class ClassicalCostModel:
     recalibrate: bool = False
     cache: bool = True
     cache_dir: str | os.PathLike | None = None
+    device: str = "cpu"
     _calibration: Calibration | None = field(default=None, init=False, repr=False, compare=False)
 
     route: ClassVar[RouteKind] = "classical"
@@ -388,7 +413,7 @@ class ClassicalCostModel:
         if self._calibration is None:
             cal = None
             if self.cache and not self.recalibrate:
-                cal = load_calibration(calibration_key(self.dtype), self.cache_dir)
+                cal = load_calibration(calibration_key(self.dtype, "cholesky", self.device), self.cache_dir)
                 if cal is not None and cal.sizes != self.sizes:
                     cal = None
             if cal is None:
@@ -426,7 +451,7 @@ class ClassicalCostModel:
             raise InvalidArgumentError(
                 f"this model has a fixed `c` = {self.c:g}; build ClassicalCostModel() without `c` to calibrate."
             )
-        cal = calibrate_classical(self.sizes, self.dtype, self.repeats)
+        cal = calibrate_classical(self.sizes, self.dtype, self.repeats, device=self.device)
         if self.cache:
             save_calibration(cal, self.cache_dir)
         object.__setattr__(self, "_calibration", cal)
@@ -472,14 +497,21 @@ def measure_gemm(
     dtype: str = "float32",
     repeats: int = 3,
     *,
-    timer: Callable[[], float] = time.perf_counter,
+    timer: Callable[[], float] | None = None,
     budget_s: float = 1.0,
+    device: str = "cpu",
 ) -> float:
-    """Best of ``repeats`` wall-clock seconds of one n x n x n matrix product (``torch.mm``)."""
+    """Best of ``repeats`` wall-clock seconds of one n x n x n matrix product (``torch.mm``) on ``device``."""
     n = check_int_range(n, "n", 1, 100_000)
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype))
-    b = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype))
+    a = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype)).to(device)
+    b = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype)).to(device)
+    if timer is None:
+        from .._device import clock
+
+        def timer() -> float:
+            return clock(device)
+
     a @ b  # warm-up
     best, spent = math.inf, 0.0
     for _ in range(check_int_range(repeats, "repeats", 1, 1000)):
@@ -513,6 +545,7 @@ class GemmCostModel:
     repeats: int = 3
     cache: bool = True
     cache_dir: str | os.PathLike | None = None
+    device: str = "cpu"
     _calibration: Calibration | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -532,11 +565,17 @@ class GemmCostModel:
         if self.c is not None:
             return None
         if self._calibration is None:
-            key = calibration_key(self.dtype, "gemm")
+            key = calibration_key(self.dtype, "gemm", self.device)
             cal = load_calibration(key, self.cache_dir) if self.cache else None
             if cal is None or cal.sizes != self.sizes:
                 cal = calibrate_classical(
-                    self.sizes, self.dtype, self.repeats, backends=("torch",), measure=measure_gemm, kernel="gemm"
+                    self.sizes,
+                    self.dtype,
+                    self.repeats,
+                    backends=("torch",),
+                    measure=measure_gemm,
+                    kernel="gemm",
+                    device=self.device,
                 )
                 if self.cache:
                     save_calibration(cal, self.cache_dir)

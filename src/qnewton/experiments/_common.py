@@ -37,13 +37,23 @@ def default_image_dataset() -> str:
 
 
 def image_setup(
-    dataset: str, data_dir: str | None, n_train: int | None, n_test: int | None, hidden: tuple[int, ...], seed: int
+    dataset: str,
+    data_dir: str | None,
+    n_train: int | None,
+    n_test: int | None,
+    hidden: tuple[int, ...],
+    seed: int,
+    device: str = "cpu",
 ) -> tuple[TrainSetup, dict[str, Any]]:
     """The paper's DNN (input-hidden...-10, ReLU, cross-entropy) on an image data set.
 
     ``n_train``/``n_test`` are caps: a balanced, seeded subset of at most that many examples.
-    ``dataset="auto"``: :func:`default_image_dataset`.
+    ``dataset="auto"``: :func:`default_image_dataset`. The data and every model made live on
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:k``).
     """
+    from .._device import resolve_device
+
+    dev = resolve_device(device)
     if dataset == "auto":
         dataset = default_image_dataset()
     ds = load_image_dataset(dataset, data_dir, seed=seed)
@@ -51,11 +61,11 @@ def image_setup(
         n_train = n_train if n_train is not None and n_train < len(ds.y_train) else None
         n_test = n_test if n_test is not None and n_test < len(ds.y_test) else None
         ds = load_image_dataset(dataset, data_dir, n_train=n_train, n_test=n_test, seed=seed)
-    x, y = ds.tensors("train")
-    xt, yt = ds.tensors("test")
+    x, y = ds.tensors("train", device=dev)
+    xt, yt = ds.tensors("test", device=dev)
 
     def make_model() -> nn.Module:
-        return paper_dnn(input_dim=ds.n_features, hidden=hidden, num_classes=ds.num_classes, seed=seed)
+        return paper_dnn(input_dim=ds.n_features, hidden=hidden, num_classes=ds.num_classes, seed=seed).to(dev)
 
     def evaluate(model: nn.Module) -> dict[str, float]:
         logits = model(xt)
@@ -66,7 +76,7 @@ def image_setup(
 
     setup = TrainSetup(
         make_model=make_model,
-        take_batch=lambda idx: (x[idx], y[idx]),
+        take_batch=lambda idx: (x[idx.to(dev)], y[idx.to(dev)]),
         n_train=len(y),
         evaluate=evaluate,
         metric="test_accuracy",
@@ -79,6 +89,7 @@ def image_setup(
         "n_train": len(y),
         "n_test": len(yt),
         "n_features": ds.n_features,
+        "device": str(dev),
         "parameters": sum(p.numel() for p in make_model().parameters()),
     }
     return setup, info
@@ -111,7 +122,7 @@ def block_hessian(model: nn.Module, batch: Any, block: str) -> Any:
     from ..curvature import LossProblem, compute_curvature
 
     res = compute_curvature(LossProblem(model, nn.CrossEntropyLoss()), batch, "hessian", {block: [block]})
-    return res[block].matrix.double().numpy()
+    return res[block].matrix.double().cpu().numpy()
 
 
 def sgd_warmup(model: nn.Module, setup: TrainSetup, steps: int, batch_size: int, lr: float, seed: int) -> None:

@@ -123,3 +123,14 @@ def sparsity_of(d_value: int | None, ratio: float | None) -> int | float | None:
     if d_value is not None and ratio is not None:
         raise InvalidArgumentError("`d` and `d_ratio` both given; pass one of them.", argument="d")
     return d_value if d_value is not None else ratio
+
+
+def device() -> Any:
+    return option("auto", "where the model, data and curvature live: auto (CUDA when available), cpu, cuda or cuda:<k>")
+
+
+def check_device(value: str) -> None:
+    """An unknown or absent device fails at construction (before anything is loaded)."""
+    from .._device import resolve_device
+
+    resolve_device(value)

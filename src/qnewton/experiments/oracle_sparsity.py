@@ -46,10 +46,12 @@ class OracleSparsityConfig(Checked):
     line_search: bool = F.line_search()
     hidden: tuple[int, ...] = F.hidden()
     costs: CostSettings = option(default_factory=CostSettings, help="cost models")
+    device: str = F.device()
     seed: int = F.seed()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        F.check_device(self.device)
         F.check_image_data(self.dataset, self.data_dir)
 
 
@@ -57,7 +59,7 @@ def run_oracle_sparsity(
     cfg: OracleSparsityConfig, out: str | Path, *, fresh: bool = False, progress: bool = True
 ) -> Path:
     run = RunDir(out, "sparsity", asdict(cfg), fresh=fresh)
-    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed)
+    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed, cfg.device)
     ckpt = run.load_checkpoint() or {}
     rows = []
     for pruning in cfg.prunings:

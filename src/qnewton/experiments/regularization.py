@@ -45,10 +45,12 @@ class RegularizationConfig(Checked):
     policy: str = option("hybrid", "routing policy of the Newton runs", choices=("hybrid", "classical", "quantum"))
     hidden: tuple[int, ...] = F.hidden()
     costs: CostSettings = option(default_factory=CostSettings, help="cost models")
+    device: str = F.device()
     seed: int = F.seed()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        F.check_device(self.device)
         F.check_image_data(self.dataset, self.data_dir)
 
 
@@ -56,7 +58,7 @@ def run_regularization(
     cfg: RegularizationConfig, out: str | Path, *, fresh: bool = False, progress: bool = True
 ) -> Path:
     run = RunDir(out, "regularization", asdict(cfg), fresh=fresh)
-    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed)
+    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed, cfg.device)
     ckpt = run.load_checkpoint() or {}
     finals = ckpt.setdefault("finals", {})
     rows = []

@@ -48,10 +48,12 @@ class RoutesConfig(Checked):
     line_search: bool = F.line_search()
     hidden: tuple[int, ...] = F.hidden()
     costs: CostSettings = option(default_factory=lambda: CostSettings(gate_time="ghz"), help="cost models")
+    device: str = F.device()
     seed: int = F.seed()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        F.check_device(self.device)
         F.check_image_data(self.dataset, self.data_dir)
 
 
@@ -114,7 +116,7 @@ def run_routes(cfg: RoutesConfig, out: str | Path, *, fresh: bool = False, progr
     from ..scheduler import DecisionRecord, decisions_to_csv
 
     run = RunDir(out, "routes", asdict(cfg), fresh=fresh)
-    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed)
+    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed, cfg.device)
     ckpt = run.load_checkpoint() or {}
     spec = ArmSpec(
         "Q-Newton",

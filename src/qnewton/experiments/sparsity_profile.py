@@ -34,16 +34,18 @@ class ProfileConfig(Checked):
     batch_size: int = F.batch_size()
     lr: float = option(0.1, "SGD learning rate between the profiled steps", check="positive", flag="--sgd-lr")
     hidden: tuple[int, ...] = F.hidden()
+    device: str = F.device()
     seed: int = F.seed()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        F.check_device(self.device)
         F.check_image_data(self.dataset, self.data_dir)
 
 
 def run_profile(cfg: ProfileConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
     run = RunDir(out, "profile", asdict(cfg), fresh=fresh)
-    setup, info = image_setup(cfg.dataset, cfg.data_dir, None, 500, cfg.hidden, cfg.seed)
+    setup, info = image_setup(cfg.dataset, cfg.data_dir, None, 500, cfg.hidden, cfg.seed, cfg.device)
     model = setup.make_model()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     sampler = BatchSampler(setup.n_train, cfg.batch_size, cfg.seed)

@@ -43,10 +43,12 @@ class Table2Config(Checked):
     batch_size: int = F.batch_size()
     warmup_steps: int = F.warmup_steps()
     repeats: int = option(3, "timed repeats per point (the best counts)", check="natural")
+    device: str = F.device()
     seed: int = F.seed()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        F.check_device(self.device)
         F.check_image_data(self.dataset, self.data_dir)
 
 
@@ -54,7 +56,7 @@ def run_table2(cfg: Table2Config, out: str | Path, *, fresh: bool = False, progr
     from tqdm.auto import tqdm
 
     run = RunDir(out, "table2", asdict(cfg), fresh=fresh)
-    setup, info = image_setup(cfg.dataset, cfg.data_dir, None, 500, (16, 16), cfg.seed)
+    setup, info = image_setup(cfg.dataset, cfg.data_dir, None, 500, (16, 16), cfg.seed, cfg.device)
     model = setup.make_model()
     sgd_warmup(model, setup, cfg.warmup_steps, cfg.batch_size, 0.1, cfg.seed)
     import torch

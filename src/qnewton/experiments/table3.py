@@ -63,10 +63,12 @@ class Table3Config(Checked):
     eval_every: int = F.eval_every()
     costs: CostSettings = option(default_factory=CostSettings, help="cost models", cli=True)
     arms: tuple[str, ...] = option(ARMS, "the arms to run", choices=ARMS)
+    device: str = F.device()
     seed: int = F.seed()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        F.check_device(self.device)
         F.check_image_data(self.dataset, self.data_dir)
         F.sparsity_of(self.d, self.d_ratio)
 
@@ -96,7 +98,7 @@ def arm_specs(cfg: Table3Config) -> list[ArmSpec]:
 def run_table3(cfg: Table3Config, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
     """Run (or resume) the experiment; returns the run folder."""
     run = RunDir(out, "table3", asdict(cfg), fresh=fresh)
-    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed)
+    setup, info = image_setup(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.hidden, cfg.seed, cfg.device)
     results, target = run_arms(
         arm_specs(cfg),
         setup,

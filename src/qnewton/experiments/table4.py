@@ -68,10 +68,12 @@ class Table4Config(Checked):
     eval_every: int = F.eval_every()
     costs: CostSettings = option(default_factory=CostSettings, help="cost models")
     arms: tuple[str, ...] = option(ARMS, "the arms to run", choices=ARMS)
+    device: str = F.device()
     seed: int = F.seed()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        F.check_device(self.device)
         F.sparsity_of(self.d, self.d_ratio)
         if self.corpus != "pydoc" and not self.data_dir:
             from ..errors import InvalidArgumentError
@@ -84,8 +86,11 @@ class Table4Config(Checked):
 
 def lm_setup(cfg: Table4Config) -> tuple[TrainSetup, dict[str, Any]]:
     """Model factory, byte-level blocks and eval loss for the chosen family."""
+    from .._device import resolve_device
     from ..data import causal_lm_blocks, load_text_corpus, masked_lm_blocks
     from ..models import forward_loss, make_bert, make_mistral
+
+    dev = resolve_device(cfg.device)
 
     corpus = (
         load_text_corpus(cfg.corpus, cfg.data_dir, seed=cfg.seed)
@@ -102,7 +107,7 @@ def lm_setup(cfg: Table4Config) -> tuple[TrainSetup, dict[str, Any]]:
                 hidden_size=cfg.hidden_size,
                 num_hidden_layers=cfg.num_layers,
                 max_position_embeddings=max(128, cfg.block_size),
-            )
+            ).to(dev)
     elif cfg.model == "bert":
         train = masked_lm_blocks(corpus.train, cfg.block_size, seed=cfg.seed, max_blocks=cfg.n_train_blocks)
         valid = masked_lm_blocks(corpus.valid, cfg.block_size, seed=cfg.seed + 1, max_blocks=cfg.n_eval_blocks)
@@ -113,13 +118,13 @@ def lm_setup(cfg: Table4Config) -> tuple[TrainSetup, dict[str, Any]]:
                 hidden_size=cfg.hidden_size,
                 num_hidden_layers=cfg.num_layers,
                 max_position_embeddings=max(128, cfg.block_size),
-            )
+            ).to(dev)
     else:
         from ..errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"`model` must be 'mistral' or 'bert', got {cfg.model!r}.")
 
-    eval_batch = valid.batch()
+    eval_batch = {k: v.to(dev) for k, v in valid.batch().items()}
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
         loss = float(forward_loss(model, eval_batch))
@@ -127,7 +132,7 @@ def lm_setup(cfg: Table4Config) -> tuple[TrainSetup, dict[str, Any]]:
 
     setup = TrainSetup(
         make_model=make_model,
-        take_batch=lambda idx: train.batch(idx),
+        take_batch=lambda idx: {k: v.to(dev) for k, v in train.batch(idx).items()},
         n_train=len(train),
         evaluate=evaluate,
         metric="eval_loss",
@@ -143,6 +148,7 @@ def lm_setup(cfg: Table4Config) -> tuple[TrainSetup, dict[str, Any]]:
         "block_size": cfg.block_size,
         "parameters": sum(p.numel() for p in m.parameters()),
         "train_characters": len(corpus.train),
+        "device": str(dev),
     }
     return setup, info
 

@@ -140,11 +140,13 @@ class RouteFailedError(QNewtonError, ArithmeticError):
 _GEMM: dict[str, GemmCostModel] = {}
 
 
-def gemm_model(dtype: torch.dtype) -> GemmCostModel:
-    """The calibrated GEMM rate for a block's dtype (one model per dtype and process)."""
-    key = "float64" if dtype == torch.float64 else "float32"
+def gemm_model(dtype: torch.dtype, device: torch.device | str = "cpu") -> GemmCostModel:
+    """The calibrated GEMM rate for a block's dtype and device (one model per pair and process)."""
+    name = "float64" if dtype == torch.float64 else "float32"
+    dev = str(torch.device(device))
+    key = f"{name}@{dev}"
     if key not in _GEMM:
-        _GEMM[key] = GemmCostModel(dtype=key)
+        _GEMM[key] = GemmCostModel(dtype=name, device=dev)
     return _GEMM[key]
 
 
@@ -185,7 +187,7 @@ def predict_dense_seconds(block: CurvatureBlock) -> tuple[float, str]:
     if block.dense_formed:
         return float(block.stats.get("dense_s", 0.0)), "measured"
     cost = block.dense_cost()
-    seconds = gemm_model(block.torch_dtype).seconds(cost["flops"])
+    seconds = gemm_model(block.torch_dtype, block.device).seconds(cost["flops"])
     if cost["matvecs"]:
         seconds += cost["matvecs"] * probe_column_seconds(block)
     return seconds, "calibrated-prediction"

@@ -117,7 +117,7 @@ class CGRoute:
 
     def quote(self, system: BlockSystem) -> Quote:
         blk = system.curvature
-        gemm = gemm_model(blk.torch_dtype)
+        gemm = gemm_model(blk.torch_dtype, blk.device)
         factor = blk.factor()
         iters, source, probe_s = self._predicted_iterations(system)
         if factor is not None:

@@ -26,11 +26,14 @@ __all__ = ["CholeskyRoute"]
 _MODELS: dict[str, ClassicalCostModel] = {}
 
 
-def cholesky_cost_model(dtype: torch.dtype) -> ClassicalCostModel:
-    """C N^3 calibrated in the block's precision (one model per dtype and process)."""
-    key = "float64" if dtype == torch.float64 else "float32"
+def cholesky_cost_model(dtype: torch.dtype, device: torch.device | str = "cpu") -> ClassicalCostModel:
+    """C N^3 calibrated in the block's precision, on the block's device (one model per pair and
+    process; the calibration is cached on disk per machine and device model)."""
+    name = "float64" if dtype == torch.float64 else "float32"
+    dev = str(torch.device(device))
+    key = name if dev == "cpu" else f"{name}@{dev}"
     if key not in _MODELS:
-        _MODELS[key] = ClassicalCostModel(dtype=key)
+        _MODELS[key] = ClassicalCostModel(dtype=name, device=dev)
     return _MODELS[key]
 
 
@@ -49,8 +52,8 @@ class CholeskyRoute:
     name: ClassVar[str] = "cholesky"
     kind: ClassVar[RouteKind] = "classical"
 
-    def model_for(self, dtype: torch.dtype) -> ClassicalCostModel:
-        return self.cost if self.cost is not None else cholesky_cost_model(dtype)
+    def model_for(self, dtype: torch.dtype, device: torch.device | str = "cpu") -> ClassicalCostModel:
+        return self.cost if self.cost is not None else cholesky_cost_model(dtype, device)
 
     def quote(self, system: BlockSystem) -> Quote:
         blk = system.curvature
@@ -58,7 +61,7 @@ class CholeskyRoute:
             return Quote.decline(
                 self.name, self.kind, f"needs the dense {blk.n} x {blk.n} block, which exceeds the memory budget"
             )
-        est = self.model_for(blk.torch_dtype).estimate(blk.n)
+        est = self.model_for(blk.torch_dtype, blk.device).estimate(blk.n)
         return Quote(
             self.name,
             self.kind,
@@ -81,6 +84,11 @@ class CholeskyRoute:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key, cal in state.items():
-            model = self.cost if key == "given" else _MODELS.setdefault(key, ClassicalCostModel(dtype=key))
+            name, _, dev = key.partition("@")
+            model = (
+                self.cost
+                if key == "given"
+                else _MODELS.setdefault(key, ClassicalCostModel(dtype=name, device=dev or "cpu"))
+            )
             if model is not None and model.c is None:
                 object.__setattr__(model, "_calibration", Calibration.from_dict(cal))

@@ -56,8 +56,8 @@ class WoodburyRoute:
         if budget is not None and 8 * r * r > budget:
             return Quote.decline(self.name, self.kind, f"the {r} x {r} float64 system exceeds the memory budget")
         flops = lr.flops_gram() + lr.flops_apply(1)
-        gemm = gemm_model(torch.float64)
-        chol = cholesky_cost_model(torch.float64).estimate(r)
+        gemm = gemm_model(torch.float64, blk.device)
+        chol = cholesky_cost_model(torch.float64, blk.device).estimate(r)
         seconds = gemm.seconds(flops) + float(chol.seconds)
         return Quote(
             self.name,

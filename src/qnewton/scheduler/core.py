@@ -110,9 +110,11 @@ class Scheduler:
         return self._by_name[name]
 
     # -- pricing ------------------------------------------------------------------------------
-    def classical_price(self, n: int, dtype: torch.dtype = torch.float32) -> CostEstimate:
+    def classical_price(
+        self, n: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+    ) -> CostEstimate:
         """The paper's classical cost of an n x n block: dense Cholesky, C N^3 (a prediction)."""
-        model = self.config.classical_cost or cholesky_cost_model(dtype)
+        model = self.config.classical_cost or cholesky_cost_model(dtype, device)
         return model.estimate(n)
 
     def _candidates(self) -> list[Any]:
@@ -229,7 +231,7 @@ class Scheduler:
         for q in [*quotes, chosen]:  # the chosen route's facts last: they win
             contributed.update(q.record)
         fields, rest = DecisionRecord.fields_of(contributed)
-        paper = self.classical_price(blk.n, blk.torch_dtype)
+        paper = self.classical_price(blk.n, blk.torch_dtype, blk.device)
         classical = [q for q in quotes if q.applies and q.kind == "classical"]
         best = min(classical, key=lambda q: q.solve_s) if classical else None
         by_rule = {rule: (self._ranked(quotes, rule, dense_s) or [None])[0] for rule in ("paper", "end-to-end")}
