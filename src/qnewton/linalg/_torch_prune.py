@@ -39,20 +39,24 @@ the greedy decides it (induction over rounds). Row i's test is therefore *passed
 above :math:`r_i` or :math:`A + U < d`, *failed* if :math:`A \ge d` (and not above
 :math:`r_i`), and open otherwise. A round evaluates this for all listed pairs at once (segmented
 prefix sums) and decides every pair whose two tests are known: rejected if one failed, accepted
-if both passed. Each decision equals the greedy's, and the first undecided pair in :math:`\prec`
-has :math:`U = 0` in both rows, so each round decides at least one pair: the rounds end, exactly
-at the sequential greedy's result. Decided pairs are compacted away, their accepted counts kept
-as a per-entry offset.
+if both passed; it first applies the rejections (they need only A) and then recounts U before
+testing for acceptance, so one round settles two levels of dependence. Each decision equals the
+greedy's, and the first undecided pair in :math:`\prec` has :math:`U = 0` in both rows, so each
+round decides at least one pair: the rounds end, exactly at the sequential greedy's result.
+Decided pairs are compacted away, their accepted counts kept as a per-entry offset.
 
-The number of rounds is the length of the longest chain of dependent decisions. On Hessian blocks
-and random matrices it is a few tens (greedy matching in a random order has short dependency
-chains: Blelloch, Fineman and Shun, SPAA 2012). It cannot be small on every input: the greedy
-("lexicographically first") maximal matching is P-complete (Anderson and Mayr 1987), and the
-all-equal matrix makes a chain of length ~N. So when a band's undecided pairs stop shrinking
-geometrically (after ``_ROUNDS_BEFORE_TAIL`` rounds), the rest of the band, a short list in
-the greedy's order, is decided by the sequential greedy itself on the host (the same rule, with
-each row's accepted count before the list as its start; compiled with numba) and the decisions
-are copied back. Exact either way; it only changes where the last few pairs are decided.
+The number of rounds is the length of the longest chain of dependent decisions (halved). On
+Hessian blocks and random matrices it is a few to a few tens per band (greedy matching in a
+random order has short dependency chains: Blelloch, Fineman and Shun, SPAA 2012). It cannot be
+small on every input: the greedy ("lexicographically first") maximal matching is P-complete
+(Anderson and Mayr 1987), and the all-equal matrix makes a chain of length ~N. So when at most
+``_TAIL_PAIRS`` pairs of a band are undecided, or when they stop shrinking geometrically after
+``_ROUNDS_BEFORE_TAIL`` rounds, the rest of the band is decided by the sequential greedy itself on
+the host (compiled with numba): the undecided pairs in the greedy's order, each row starting from
+its accepted count before the pair (exact: every pair still undecided is in that list) plus the
+tail pairs it accepted so far. The decisions are copied back. Exact either way; it changes only
+where the last pairs are decided (on a GPU a round costs a few tens of kernel launches, the tail
+one round trip of a short list).
 """
 
 from __future__ import annotations
@@ -264,7 +268,7 @@ def _band_rounds(
         history.append(left)
         if left == 0:
             break
-        slow = rounds >= _ROUNDS_BEFORE_TAIL and left > _TAIL_SHRINK * history[-5]
+        slow = rounds >= max(_ROUNDS_BEFORE_TAIL, 5) and left > _TAIL_SHRINK * history[-5]
         if left <= _TAIL_PAIRS or slow:
             start = he_base + _exclusive_segmented((lst[he_pair] == _ACCEPTED).to(torch.int64), seg)
             lst = _sequential_tail(lst, und, live, ii, jj, g, val, r, counts.shape[0], d, start, pos1, pos2)
@@ -314,10 +318,7 @@ def _sequential_tail(lst, und, live, ii, jj, g, val, r, n, d, start, pos1, pos2)
     pids = pids[torch.argsort(g[live[pids]])]  # in the greedy's order
     bp = live[pids]
     i, j = ii[bp], jj[bp]
-    host = [
-        t.cpu().numpy()
-        for t in (i, j, start[pos1[pids]], start[pos2[pids]], val[bp] > r[i], val[bp] > r[j])
-    ]
+    host = [t.cpu().numpy() for t in (i, j, start[pos1[pids]], start[pos2[pids]], val[bp] > r[i], val[bp] > r[j])]
     acc = torch.from_numpy(cast(Any, _tail_greedy)(*host, n, d)).to(lst.device)
     out = lst.clone()
     out[pids] = torch.where(acc, _ACCEPTED, _REJECTED).to(torch.int8)
