@@ -87,14 +87,15 @@ _SHIFT = 19  # float32 bits below the histogram bucket: the numba kernels' bucke
 _BAND_FACTOR = 4.0  # candidates per missing pair in the first band; doubles on every further band
 _BAND_CAP = 1 / 8  # at most N^2/8 candidates per band (bounds the band's sort and memory)
 _TAIL_PAIRS = 2048  # at most this many undecided pairs left in a band: the host finishes them
-_ROUNDS_BEFORE_TAIL = 16  # after this many rounds of a band, a slowly shrinking rest goes to the host
-_TAIL_SHRINK = 0.5  # ... "slowly": the undecided pairs shrank by less than half over 4 rounds
+_ROUNDS_BEFORE_TAIL = 32  # after this many rounds of a band, a slowly shrinking rest goes to the host
+_TAIL_SHRINK = 0.75  # ... "slowly": less than a quarter of the undecided pairs decided in 4 rounds
 
 _UNDECIDED, _ACCEPTED, _REJECTED = 0, 1, 2
 
-#: What the last ``prune_symmetric_torch`` call did, per band: candidates, rounds, and whether the
-#: sequential tail decided the rest (for tests and benchmarks; not part of the result).
-last_stats: list[dict[str, int | bool]] = []
+#: What the last ``prune_symmetric_torch`` call did, one dict per band: ``candidates`` (pairs
+#: listed), ``rounds``, ``tail`` (pairs the host's sequential greedy decided, 0 if none) and
+#: ``history`` (undecided pairs after each round). For tests and benchmarks; not part of the result.
+last_stats: list[dict[str, Any]] = []
 
 
 def use_torch(A: object, backend: str | None) -> bool:
@@ -172,18 +173,20 @@ def _greedy(a: torch.Tensor, d: int, exact_symmetric: bool) -> torch.Tensor:
     del sure
     # float32 rounding of |value|, top 12 bits: the numba kernels' histogram buckets (monotone)
     bucket = (av.to(torch.float32).view(torch.int32) >> _SHIFT).to(torch.int16)
-    upper = torch.ones(n, n, dtype=torch.bool, device=dev).triu_()
-    base = upper & (av > 0) & ~(top & top.T)  # candidates before any row is full
-    del upper
+    # undecided candidates of the upper triangle: nonzero, not sure, not in a processed band, and
+    # not below the threshold of a full row (cleared row and column-wise as rows fill)
+    live = torch.ones(n, n, dtype=torch.bool, device=dev).triu_()
+    live &= av > 0
+    live &= ~(top & top.T)
     full = counts >= d  # all False: fewer than d entries exceed r_i
     last_stats.clear()
     hi = K.NBUCKET
     band = 0
     while True:
-        cand = base & (bucket < hi) & (top | ~full[:, None]) & (top.T | ~full[None, :])
+        cand = live if hi == K.NBUCKET else live & (bucket < hi)
         hist = torch.bincount(bucket[cand].to(torch.int32), minlength=K.NBUCKET)
         lo = _band_bucket(hist, d, counts, full, band, n)
-        idx = (cand & (bucket >= lo)).nonzero()
+        idx = (cand if lo == 0 else cand & (bucket >= lo)).nonzero()
         del cand
         if idx.shape[0]:
             ii, jj = idx[:, 0], idx[:, 1]
@@ -193,9 +196,13 @@ def _greedy(a: torch.Tensor, d: int, exact_symmetric: bool) -> torch.Tensor:
             out[ia, ja] = v
             out[ja, ia] = v
             counts += torch.bincount(ia, minlength=n) + torch.bincount(ja[ja != ia], minlength=n)
-        full = counts >= d
-        if lo == 0 or bool(full.all()):
+        now_full = counts >= d
+        if lo == 0 or bool(now_full.all()):
             break
+        filled = torch.nonzero(now_full & ~full).squeeze(1)
+        live[filled] &= top[filled]  # entry (i, j) of a full row i survives only above r_i ...
+        live[:, filled] &= top[filled].T  # ... and of a full column j only above r_j
+        full = now_full
         hi = lo
         band += 1
     return out
@@ -274,7 +281,7 @@ def _band_rounds(
             lst = _sequential_tail(lst, und, live, ii, jj, g, val, r, counts.shape[0], d, start, pos1, pos2)
             tail = left
             break
-        if left * 2 <= lst.shape[0]:  # compact: drop the decided pairs, keep their accepted counts
+        if left * 5 <= lst.shape[0] * 4:  # compact: drop the decided pairs, keep their accepted counts
             status[live] = lst
             he_base = he_base + _exclusive_segmented((lst[he_pair] == _ACCEPTED).to(torch.int64), seg)
             keep_he = und[he_pair]
@@ -286,7 +293,7 @@ def _band_rounds(
             live, lst = live[und], lst[und]
             seg = _segment_starts(he_row)
     status[live] = lst
-    last_stats.append({"candidates": m, "rounds": rounds, "tail": tail})
+    last_stats.append({"candidates": m, "rounds": rounds, "tail": tail, "history": history})
     return status == _ACCEPTED
 
 
