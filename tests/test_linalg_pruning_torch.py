@@ -251,6 +251,21 @@ def test_refuses_what_the_numba_path_refuses(monkeypatch):
         prune_symmetric(torch.eye(3, dtype=torch.complex64), 1, _backend="torch")
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_deterministic_mode_is_supported(rng, device):
+    # users who enable torch's deterministic algorithms must not get a RuntimeError here
+    a = random_symmetric(rng, 120, np.float32, scale_spread=1.0)
+    prev = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert_same_prune(a, 7, device)
+        got = quantum_sparsity(torch.from_numpy(a).to(device), PS, _backend="torch")
+        assert got.device.type == device
+        np.testing.assert_array_equal(got.cpu().numpy(), quantum_sparsity(a, PS))
+    finally:
+        torch.use_deterministic_algorithms(prev)
+
+
 # --- dispatch --------------------------------------------------------------------------------------
 
 

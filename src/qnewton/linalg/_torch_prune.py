@@ -57,6 +57,11 @@ its accepted count before the pair (exact: every pair still undecided is in that
 tail pairs it accepted so far. The decisions are copied back. Exact either way; it changes only
 where the last pairs are decided (on a GPU a round costs a few tens of kernel launches, the tail
 one round trip of a short list).
+
+Every operation is deterministic (sorts are stable, scatters write distinct indices, prefix sums
+are over integers), so the path runs under ``torch.use_deterministic_algorithms(True)``; only the
+profile's float64 running sums have no deterministic CUDA kernel, and in that mode a CUDA profile
+is computed by the numba kernel on a host copy.
 """
 
 from __future__ import annotations
@@ -366,6 +371,12 @@ def quantum_sparsity_torch(A: torch.Tensor, p: float | Sequence[float] = 0.5) ->
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
         raise ShapeError(f"`A` must be a non-empty 2-D matrix, got shape {tuple(a.shape)}.")
     _check_finite(a, "A")
+    if a.device.type != "cpu" and torch.are_deterministic_algorithms_enabled():
+        # a float cumsum on CUDA raises in deterministic mode: the numba kernel on a host copy
+        out_np = np.empty((a.shape[0], ps.size), np.int64)
+        K.row_mass_counts(np.ascontiguousarray(a.cpu().numpy()), ps, out_np)
+        out_t = torch.from_numpy(out_np).to(a.device)
+        return out_t[:, 0] if scalar else out_t
     mag = a.abs().to(torch.float64)
     total = mag.sum(dim=1)
     csum = torch.cumsum(torch.sort(mag, dim=1, descending=True).values, dim=1)
