@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,6 +16,18 @@ from . import _kernels as K
 from ._torch_prune import oracle_sparsity_torch, quantum_sparsity_torch, row_nnz_torch, use_torch
 
 __all__ = ["oracle_sparsity", "quantum_sparsity", "row_nnz"]
+
+
+@overload
+def quantum_sparsity(
+    A: np.ndarray | sp.spmatrix | Sequence[Any], p: float | Sequence[float] = ..., *, _backend: str | None = ...
+) -> np.ndarray: ...
+
+
+@overload
+def quantum_sparsity(
+    A: torch.Tensor, p: float | Sequence[float] = ..., *, _backend: str | None = ...
+) -> np.ndarray | torch.Tensor: ...
 
 
 def quantum_sparsity(A, p: float | Sequence[float] = 0.5, *, _backend: str | None = None) -> np.ndarray | torch.Tensor:
