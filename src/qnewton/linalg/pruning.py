@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from .._arrays import ArrayLike, as_numpy
 from .._validation import (
@@ -22,6 +23,7 @@ from .._validation import (
 )
 from ..errors import ShapeError
 from . import _kernels as K
+from ._torch_prune import prune_symmetric_torch, use_torch
 
 __all__ = ["prune_rows", "prune_symmetric"]
 
@@ -35,6 +37,7 @@ def prune_symmetric(
     sparse: bool = False,
     *,
     symmetry_rtol: float | None = None,
+    _backend: str | None = None,
 ) -> ArrayLike | sp.csr_matrix:
     r"""Symmetry-aware magnitude pruning to oracle sparsity ``d`` (Q-Newton paper, Sec. IV-D).
 
@@ -66,9 +69,18 @@ def prune_symmetric(
         sparse: return a ``scipy.sparse.csr_matrix`` instead of a dense array of A's kind.
         symmetry_rtol: tolerance of the symmetry check, relative to max|A| (default 1e-4 for
             float32, 1e-9 for float64).
+        _backend: private; ``"torch"`` forces the torch implementation (tests compare it with
+            the numba kernels on CPU), ``"numba"`` the numba one; None chooses by device.
+
+    Backends. A torch tensor on a non-CPU device (CUDA) is pruned on its device by the torch
+    implementation (``_torch_prune``: the same thresholds and sure pass, then the greedy in
+    exact parallel rounds); numpy arrays and CPU tensors use the numba kernels, which are faster
+    on the CPU. Both give the same result, bit for bit, and raise the same errors.
 
     Returns:
-        The pruned matrix: same kind, dtype and device as ``A``, or a CSR matrix.
+        The pruned matrix: same kind, dtype and device as ``A``, or with ``sparse`` a
+        ``scipy.sparse.csr_matrix`` (numba path) or a torch sparse CSR tensor on A's device
+        (torch path), column indices sorted.
 
     Raises:
         ShapeError: A is not a non-empty square matrix.
@@ -84,6 +96,12 @@ def prune_symmetric(
                [0., 1., 0.],
                [0., 0., 5.]])
     """
+    if use_torch(A, _backend):
+        if isinstance(A, torch.Tensor):
+            return prune_symmetric_torch(A, d, sparse, symmetry_rtol)
+        a, kind = as_numpy(A, "A")
+        out = prune_symmetric_torch(torch.from_numpy(a), d, sparse, symmetry_rtol)
+        return out if sparse else out.numpy()
     a, kind = as_numpy(A, "A")
     n = check_square(a, "A")
     d = check_int_range(d, "d", 1, n, hint="d is the most nonzeros kept per row (1 <= d <= N).")

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from .._arrays import as_numpy
 from .._validation import check_finite, check_fraction
 from ..errors import ShapeError
 from . import _kernels as K
+from ._torch_prune import oracle_sparsity_torch, quantum_sparsity_torch, row_nnz_torch, use_torch
 
 __all__ = ["oracle_sparsity", "quantum_sparsity", "row_nnz"]
 
 
-def quantum_sparsity(A, p: float | Sequence[float] = 0.5) -> np.ndarray:
+@overload
+def quantum_sparsity(
+    A: np.ndarray | sp.spmatrix | Sequence[Any], p: float | Sequence[float] = ..., *, _backend: str | None = ...
+) -> np.ndarray: ...
+
+
+@overload
+def quantum_sparsity(
+    A: torch.Tensor, p: float | Sequence[float] = ..., *, _backend: str | None = ...
+) -> np.ndarray | torch.Tensor: ...
+
+
+def quantum_sparsity(A, p: float | Sequence[float] = 0.5, *, _backend: str | None = None) -> np.ndarray | torch.Tensor:
     r"""The p%-sparsity of every row (Q-Newton paper, Sec. III-C and Fig. 6).
 
     For row *i*, the fewest entries whose absolute values sum to at least ``p`` of the row's
@@ -27,15 +42,26 @@ def quantum_sparsity(A, p: float | Sequence[float] = 0.5) -> np.ndarray:
     Args:
         A: 2-D matrix (numpy, torch, scipy sparse); rows need not form a square matrix.
         p: a fraction in (0, 1], or a sequence of them (one pass computes all).
+        _backend: private; ``"torch"`` forces the torch implementation, ``"numba"`` the numba
+            kernel; None: torch for a tensor on a non-CPU device, numba otherwise.
+
+    A tensor on a non-CPU device (CUDA) is profiled on its device (sorted magnitudes, running
+    sums, a batched search); the counts equal the numba kernel's except where a running sum lies
+    within float64 rounding of the target (then the two may differ by one; both are valid).
 
     Returns:
-        int64 array of shape (rows,) for a scalar ``p``, or (rows, len(p)) for a sequence.
+        int64 array of shape (rows,) for a scalar ``p``, or (rows, len(p)) for a sequence; an
+        int64 tensor on A's device when A is a tensor on a non-CPU device.
 
     Example:
         >>> import numpy as np
         >>> quantum_sparsity(np.array([[4.0, -3.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0]]), 0.5)
         array([2, 2])
     """
+    if use_torch(A, _backend) and not sp.issparse(A):
+        if isinstance(A, torch.Tensor):
+            return quantum_sparsity_torch(A, p)
+        return quantum_sparsity_torch(torch.from_numpy(as_numpy(A, "A")[0]), p).numpy()
     scalar = np.ndim(p) == 0
     ps = np.atleast_1d(np.asarray(p, dtype=np.float64))
     for q in ps:
@@ -64,8 +90,15 @@ def _sparse_rows(csr: sp.csr_matrix, ps: np.ndarray, scalar: bool) -> np.ndarray
     return out[:, 0] if scalar else out
 
 
-def row_nnz(A) -> np.ndarray:
-    """Number of nonzero entries in each row (dense or scipy sparse)."""
+def row_nnz(A) -> np.ndarray | torch.Tensor:
+    """Number of nonzero entries in each row (dense, scipy sparse, or torch sparse COO/CSR).
+
+    A tensor on a non-CPU device is counted there and the int64 counts stay there (a tensor);
+    every other input gives an int64 numpy array. Explicitly stored zeros are not nonzeros.
+    """
+    if isinstance(A, torch.Tensor) and (A.device.type != "cpu" or A.layout != torch.strided):
+        counts = row_nnz_torch(A)
+        return counts if A.device.type != "cpu" else counts.numpy()
     if sp.issparse(A):
         csr = A.tocsr(copy=True)
         csr.eliminate_zeros()  # explicitly stored zeros are not nonzeros
@@ -85,5 +118,7 @@ def oracle_sparsity(A) -> int:
         >>> oracle_sparsity(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]))
         2
     """
+    if isinstance(A, torch.Tensor) and (A.device.type != "cpu" or A.layout != torch.strided):
+        return oracle_sparsity_torch(A)
     counts = row_nnz(A)
     return int(counts.max()) if counts.size else 0
