@@ -109,3 +109,30 @@ def test_calibration_keys_are_per_device():
     assert "device=" not in cpu and calibration_key("float32", "gemm", "cpu").endswith("kernel=gemm")
     if CUDA:
         assert "device=cuda:" in calibration_key("float32", "cholesky", "cuda")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("d", [None, 5], ids=["unpruned", "pruned"])
+def test_the_quantum_route_runs_on_the_device_and_equals_its_host_run(device, d):
+    """Pruning (torch, same greedy), the definiteness shift, kappa, pricing and the emulated solve of
+    a device-resident block against the same route on the host (numba, scipy)."""
+    from qnewton.curvature.lazy import DenseBlock
+    from qnewton.routes import BlockSystem, QLSARoute, QuantumRouteConfig, SparsitySpec
+
+    rng = np.random.default_rng(5)
+    b = rng.standard_normal((40, 8))
+    h, g = b @ b.T / 8, rng.standard_normal(40)  # positive semidefinite, low rank
+    route = QLSARoute(QuantumRouteConfig(sparsity=SparsitySpec(d=d) if d else SparsitySpec()))
+    out = {}
+    for where in ("host", device):
+        blk = DenseBlock(torch.tensor(h, device=device if where != "host" else "cpu"), psd=True)
+        system = BlockSystem(0, 0, "w", blk, torch.tensor(g, device=blk.device), 0.05)
+        with force_torch_path(where != "host"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = route.quote(system)
+            x = route.solve(system, q).x
+        out[where] = (torch.as_tensor(x).cpu().numpy(), q.record)
+    (xh, rh), (xd, rd) = out["host"], out[device]
+    assert rh["d"] == rd["d"] and rh["pd_shift"] == pytest.approx(rd["pd_shift"], rel=1e-6, abs=1e-9)
+    assert rh["kappa"] == pytest.approx(rd["kappa"], rel=1e-4)
+    np.testing.assert_allclose(xd, xh, rtol=1e-6, atol=1e-9)

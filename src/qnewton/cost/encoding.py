@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from .._arrays import as_numpy
 from .._validation import check_finite, check_int_range, check_positive, check_square
-from ..errors import InvalidArgumentError, NonFiniteError, SingularMatrixError
+from ..errors import InvalidArgumentError, NonFiniteError, ShapeError, SingularMatrixError
 from ._inputs import warn_outside_package
 
 __all__ = ["block_encoding_alpha", "default_ancillas", "logical_qubits", "max_row_nnz"]
@@ -84,6 +85,15 @@ def block_encoding_alpha(A: Any, d: int | None = None, *, norm2: float | None = 
         if not np.isfinite(data).all():
             raise NonFiniteError("`A` has NaN/Inf entries; check the curvature computation upstream.")
         amax = float(np.abs(data).max()) if data.size else 0.0
+    elif isinstance(A, torch.Tensor) and (A.device.type != "cpu" or A.layout != torch.strided):
+        # a device-resident (or torch sparse) block stays where it is: one reduction, no host copy
+        if A.ndim != 2 or A.shape[0] != A.shape[1]:
+            raise ShapeError(f"`A` must be a square matrix, got shape {tuple(A.shape)}.")
+        n = int(A.shape[0])
+        vals = A.values() if A.layout != torch.strided else A
+        if vals.numel() and not bool(torch.isfinite(vals).all()):
+            raise NonFiniteError("`A` has NaN/Inf entries; check the curvature computation upstream.")
+        amax = float(vals.abs().max()) if vals.numel() else 0.0
     else:
         a, _ = as_numpy(A, "A")
         n = check_square(a, "A")

@@ -105,9 +105,12 @@ last_stats: list[dict[str, Any]] = []
 
 def use_torch(A: object, backend: str | None) -> bool:
     """Whether the torch implementation runs: forced (``backend="torch"``), or by default for a
-    tensor on a non-CPU device; ``"numba"`` forces the numba/numpy path."""
-    if backend is None:
-        return isinstance(A, torch.Tensor) and A.device.type != "cpu"
+    tensor on a non-CPU device (or any tensor inside ``qnewton._device.force_torch_path()``);
+    ``"numba"`` forces the numba/numpy path."""
+    if backend is None:  # one dispatch rule for the whole device path (qnewton._device)
+        from .._device import accelerated
+
+        return accelerated(A)
     if backend not in ("torch", "numba"):
         raise InvalidArgumentError(f"`_backend` must be None, 'torch' or 'numba', got {backend!r}.")
     return backend == "torch"

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+import torch
 
 from .._arrays import as_numpy
 from .._validation import check_finite, check_positive, check_square
@@ -306,7 +307,15 @@ def qlsa_condition(
         ), notes
     opts: dict[str, Any] = {"eps": eps} if method == "gershgorin" else {}
     dense_only = method in ("exact", "merikoski")
-    m = matrix.toarray() if (dense_only and sp.issparse(matrix)) else matrix
+
+    def host_dense(a: Any) -> Any:  # the SVD and the Merikoski bound run on the host, densely
+        if sp.issparse(a):
+            return a.toarray()
+        if isinstance(a, torch.Tensor):
+            return (a.to_dense() if a.layout != torch.strided else a).detach().cpu().numpy()
+        return a
+
+    m = host_dense(matrix) if dense_only or (isinstance(matrix, torch.Tensor) and method == "gershgorin") else matrix
     try:
         if method == "lanczos" and extremes is not None:  # known not positive definite
             raise NotPositiveDefiniteError("indefinite")
@@ -314,8 +323,7 @@ def qlsa_condition(
     except NotPositiveDefiniteError:
         fallback = "exact" if n <= exact_limit else "merikoski"
         notes.append(f"indefinite block: kappa by {fallback} instead of {method}")
-        dense = matrix.toarray() if sp.issparse(matrix) else matrix
-        est = estimate_condition(dense, fallback)
+        est = estimate_condition(host_dense(matrix), fallback)
         return ConditionEstimate(
             est.value, est.log_value, est.method, est.upper_bound, est.exact, time.perf_counter() - t0, est.details
         ), notes

@@ -88,6 +88,8 @@ def _matvec_and_device(A: Any, n: int | None) -> tuple[Callable[[Any], Any], int
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise InvalidArgumentError(f"`A` must be a square matrix, got shape {tuple(A.shape)}.")
         a = A.detach()
+        if a.layout != torch.strided:  # torch sparse (CSR/COO): products with a column
+            return (lambda v: (a @ v.to(a.dtype)[:, None])[:, 0].double()), int(a.shape[0]), a.device
         if a.dtype == torch.float32:  # the O(N^2) product in float32 (twice as fast), the basis in float64
             return (lambda v: (a @ v.to(torch.float32)).double()), int(a.shape[0]), a.device
         return (lambda v: a.double() @ v), int(a.shape[0]), a.device

@@ -30,9 +30,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from .._arrays import as_numpy
-from .._device import clock
+from .._device import accelerated, clock
 from .._jit import warm_up
 from .._validation import check_fraction, check_int_range
 from ..cost import CostEstimate, QuantumCostModel, block_encoding_alpha
@@ -105,7 +106,7 @@ class SparsitySpec:
         if self.p is not None:
             if profile is None:
                 raise InvalidArgumentError("SparsitySpec(p=...) needs the rows' p%-sparsity profile.")
-            prof = np.asarray(profile)
+            prof = profile.detach().cpu().numpy() if isinstance(profile, torch.Tensor) else np.asarray(profile)
             if self.reduce == "max":
                 val = prof.max()
             elif self.reduce == "median":
@@ -183,11 +184,37 @@ class _Plan:
     notes: str
 
 
-def _regularized(system: BlockSystem) -> np.ndarray:
-    h, _ = as_numpy(system.curvature.dense(), "H")
+def _regularized(system: BlockSystem, host: bool = False) -> Any:
+    """C + eps I: a torch tensor on the block's device when it lives on an accelerator (the
+    pruning, Lanczos and emulation then run there), else a numpy array (the numba kernels)."""
+    H = system.curvature.dense()
+    if accelerated(H) and not host:
+        hr = H.detach().clone()
+        hr.diagonal().add_(system.eps)
+        return hr
+    h, _ = as_numpy(H, "H")
     hr = np.array(h, copy=True)
     hr.flat[:: hr.shape[0] + 1] += hr.dtype.type(system.eps)
     return hr
+
+
+def _add_diagonal(matrix: Any, delta: float) -> Any:
+    """matrix + delta I for a numpy array, a scipy CSR matrix or a (dense or sparse) torch tensor."""
+    n = matrix.shape[0]
+    if sp.issparse(matrix):
+        return (matrix + delta * sp.identity(n, dtype=matrix.dtype, format="csr")).tocsr()
+    if isinstance(matrix, torch.Tensor):
+        if matrix.layout == torch.strided:
+            out = matrix.clone()
+            out.diagonal().add_(delta)
+            return out
+        eye = torch.sparse_coo_tensor(
+            torch.arange(n, device=matrix.device).repeat(2, 1),
+            torch.full((n,), delta, dtype=matrix.dtype, device=matrix.device),
+            (n, n),
+        )
+        return (matrix.to_sparse_coo() + eye).coalesce().to_sparse_csr()
+    return matrix + matrix.dtype.type(delta) * np.eye(n, dtype=matrix.dtype)
 
 
 def _price(
@@ -377,11 +404,7 @@ class QLSARoute:
             target = min(eps, full.lambda_min)
         delta = max(0.0, target - low)
         if delta > 0:
-            n = matrix.shape[0]
-            if sp.issparse(matrix):
-                matrix = (matrix + delta * sp.identity(n, dtype=matrix.dtype, format="csr")).tocsr()
-            else:
-                matrix = matrix + matrix.dtype.type(delta) * np.eye(n, dtype=matrix.dtype)
+            matrix = _add_diagonal(matrix, delta)
             notes.append(
                 f"pruning lowered lambda_min to ~{ext.lambda_min:.3g} (< {target:.3g}, the "
                 f"{'regularization eps' if psd else 'unpruned block'}'s): shifted by {delta:.3g}"
@@ -436,7 +459,7 @@ class RowPrunedRoute:
         if not blk.dense_fits():
             return Quote.decline(self.name, self.kind, "needs the dense block, which exceeds the memory budget")
         warm_up()
-        hr = _regularized(system)
+        hr = _regularized(system, host=True)  # a reference baseline: the reference code's row pruning on the host
         t0 = clock(blk.device)
         profile = quantum_sparsity(hr, cfg.sparsity.p) if cfg.sparsity.p is not None else None
         d_req = cfg.sparsity.resolve(n, profile)
