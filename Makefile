@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-slow test-all lint bench data clean help
+.PHONY: demo test test-slow test-all lint typecheck docs bench data clean help
+export NO_MKDOCS_2_WARNING := 1
 
 help:
 	@echo "make demo       set up .venv and run the main job on the embedded default data"
@@ -18,12 +19,14 @@ help:
 	@echo "make test-slow  run only the slow tests;  make test-all: every test"
 	@echo "make bench      run the benchmarks (benchmarks/README.md records results)"
 	@echo "make lint       ruff"
+	@echo "make typecheck  mypy (config in pyproject.toml)"
+	@echo "make docs       build the documentation site into build/site (offline, warnings are errors)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed; trying Debian's python3-venv"; \
 	  apt-get install -y python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(PIP) install -q -c constraints.txt "torch==2.13.0"
-	$(PIP) install -q -c constraints.txt -e ".[dev,quantum,nlp,ft]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,quantum,nlp,ft,docs]"
 	@touch $(STAMP)
 
 # Optional data: Fashion-MNIST from Debian. Skipped (with a note) where apt is not usable; the
@@ -41,6 +44,7 @@ demo: $(STAMP) data
 
 test: $(STAMP) data
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP) data
@@ -49,6 +53,12 @@ test-slow: $(STAMP) data
 test-all: $(STAMP) data
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -56,6 +66,7 @@ lint: $(STAMP)
 bench: $(STAMP) data
 	$(BIN)/python benchmarks/solvers.py
 	$(BIN)/python benchmarks/step.py
+	$(BIN)/python benchmarks/train_to_target.py
 	$(BIN)/python benchmarks/curvature.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/linalg.py --big

@@ -112,7 +112,9 @@ def carleman_training(
         solver: as :func:`~qnewton.carleman.solve_carleman`.
         idle: idle copies of the final state (default ``window``: the final state then holds about
             half of the solution's norm, so postselection succeeds with p ~ 1/2).
-        delta, norm_precision, copies: readout accuracy (see :func:`~qnewton.carleman.download`).
+        delta: readout accuracy (see :func:`~qnewton.carleman.download`).
+        norm_precision: accuracy of the norm estimate (see :func:`~qnewton.carleman.download`).
+        copies: tomography copies (see :func:`~qnewton.carleman.download`).
         cost_model: QLSA cost model (default: the project's, Jennings v1, eps 1e-12, 1e-18 s).
         evaluate: theta -> metrics (loss, accuracy) recorded after each re-upload.
         seed: readout noise and solver seed.

@@ -88,11 +88,13 @@ def find_crossover(
     on either, so there is at most one crossover.
 
     Args:
-        quantum, classical: cost models (``estimate(n, kappa=, d=, alpha=)``).
+        quantum: the quantum cost model (``estimate(n, kappa=, d=, alpha=)``).
+        classical: the classical cost model (the same interface).
         n: block size N.
         vary: ``"kappa"`` (d fixed) or ``"d"`` (kappa fixed).
         fixed: the value of the other parameter.
-        lo, hi: search range of ``vary`` (0 < lo < hi; d <= n).
+        lo: lower end of the search range of ``vary`` (0 < lo < hi).
+        hi: upper end of the search range (d <= n).
         alpha: passed to both models (None: the quantum model uses alpha = d).
 
     Raises:

@@ -47,7 +47,8 @@ class CurvatureOperator(LinearOperator):
 
     Args:
         n: size.
-        torch_dtype, device: where the torch computation runs (the parameters' dtype/device).
+        torch_dtype: the dtype of the torch computation (the parameters').
+        device: where the torch computation runs (the parameters' device).
         numpy_dtype: dtype of numpy results (``np.float64`` for double-precision Lanczos on a
             float32 model: products are computed in ``torch_dtype`` and cast). Default: the
             numpy counterpart of ``torch_dtype``.
@@ -224,7 +225,11 @@ class EmpiricalFisherOperator(CurvatureOperator):
     gradients, ``vmap`` over ``grad``); a product costs 4 B n flops and F is never formed.
 
     Args:
-        problem, batch, block, config, numpy_dtype: as :class:`HessianOperator`.
+        problem: as :class:`HessianOperator`.
+        batch: as :class:`HessianOperator`.
+        block: as :class:`HessianOperator`.
+        config: as :class:`HessianOperator`.
+        numpy_dtype: as :class:`HessianOperator`.
 
     Raises:
         NonFiniteError: a per-sample gradient holds NaN/Inf (with ``config.check_finite``).

@@ -415,7 +415,8 @@ def load_digits_dataset(
             (:func:`sklearn.model_selection.train_test_split` with ``random_state=seed``).
         normalization: ``"unit"`` divides by 16 (the digits' grey levels are 0..16);
             ``"standardize"`` then subtracts the training mean and divides by the training std.
-        n_train, n_test: keep a balanced, seeded subset of this many samples per split.
+        n_train: keep a balanced, seeded subset of this many training samples.
+        n_test: keep a balanced, seeded subset of this many test samples.
         seed: split and subset seed.
         flatten: (n, H*W) features if True, (n, 1, H, W) images if False.
 
@@ -478,7 +479,10 @@ def load_idx_dataset(
             max(label) + 1 over both splits.
         normalization: ``"unit"`` divides by the dtype's maximum (255 for uint8; floats are left
             as they are); ``"standardize"`` then applies the training mean/std.
-        n_train, n_test, seed, flatten: as in :func:`load_digits_dataset`.
+        n_train: as in :func:`load_digits_dataset`.
+        n_test: as in :func:`load_digits_dataset`.
+        seed: as in :func:`load_digits_dataset`.
+        flatten: as in :func:`load_digits_dataset`.
 
     Raises:
         InvalidArgumentError: the directory or a file is missing.
@@ -570,8 +574,14 @@ def load_npz_dataset(
 
     Args:
         path: the ``.npz`` file, or a directory holding exactly one.
-        name, num_classes, normalization, n_train, n_test, seed, flatten, class_names: as in
-            :func:`load_idx_dataset`.
+        name: as in :func:`load_idx_dataset`.
+        num_classes: as in :func:`load_idx_dataset`.
+        normalization: as in :func:`load_idx_dataset`.
+        n_train: as in :func:`load_idx_dataset`.
+        n_test: as in :func:`load_idx_dataset`.
+        seed: as in :func:`load_idx_dataset`.
+        flatten: as in :func:`load_idx_dataset`.
+        class_names: as in :func:`load_idx_dataset`.
         test_fraction: share held out when the file has no split.
 
     Raises:

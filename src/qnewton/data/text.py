@@ -153,9 +153,10 @@ def parse_wikitext_articles(text: str) -> list[WikiArticle]:
     Section headings (`` = = Section = = ``) stay inside the article body. Text before the first
     heading is dropped. Bodies are stripped of surrounding blank lines.
 
-    >>> arts = parse_wikitext_articles(" = A = \\n\\n x \\n = = S = = \\n y \\n = B = \\n z \\n")
-    >>> [(a.title, a.text) for a in arts]
-    [('A', 'x \\n = = S = = \\n y'), ('B', 'z')]
+    Examples:
+        >>> arts = parse_wikitext_articles(" = A = \\n\\n x \\n = = S = = \\n y \\n = B = \\n z \\n")
+        >>> [(a.title, a.text) for a in arts]
+        [('A', 'x \\n = = S = = \\n y'), ('B', 'z')]
     """
     articles: list[WikiArticle] = []
     title: str | None = None

@@ -150,8 +150,9 @@ def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
     """``[start, stop)`` of rank's contiguous share of ``n`` samples; sizes differ by at most one
     (the first ``n mod W`` ranks take one more), as ``torch.tensor_split``.
 
-    >>> [shard_bounds(5, r, 2) for r in range(2)]
-    [(0, 3), (3, 5)]
+    Examples:
+        >>> [shard_bounds(5, r, 2) for r in range(2)]
+        [(0, 3), (3, 5)]
     """
     n = check_int_range(n, "n", 0, 2**62)
     world_size = check_int_range(world_size, "world_size", 1, 2**31 - 1)

@@ -133,10 +133,12 @@ class DistributedQNewton(QNewton):
     time); ``history[i]["wall_measured_s"]`` is this rank's wall clock.
 
     Attributes (besides QNewton's):
-        rank, world_size: this process's place in the group.
+        rank: this process's place in the group.
+        world_size: the number of processes.
         assignment: the :class:`~qnewton.distributed.BlockAssignment` of the last Newton step.
-        history[i]["distributed"]: per Newton/SGD step, this rank's owned blocks and the measured
-            seconds of each stage (local compute, waiting for the other ranks, each collective).
+        history: as QNewton's; each entry's ``"distributed"`` key holds, per Newton/SGD step, this
+            rank's owned blocks and the measured seconds of each stage (local compute, waiting for
+            the other ranks, each collective).
     """
 
     def __init__(

@@ -160,8 +160,9 @@ def bert_config(**overrides: Any):
     """``BertConfig`` of :data:`BERT_DEFAULTS` updated by ``overrides`` (any BertConfig field).
 
     Raises:
-        MissingDependencyError: no transformers. InvalidArgumentError: unknown field,
-        inconsistent head count, vocabulary smaller than the byte tokenizer's.
+        MissingDependencyError: no transformers.
+        InvalidArgumentError: unknown field, inconsistent head count, vocabulary smaller than the
+            byte tokenizer's.
     """
     tf = require_transformers()
     return _build_config(tf.BertConfig, BERT_DEFAULTS, overrides, "BERT")

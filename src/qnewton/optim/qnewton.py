@@ -139,13 +139,19 @@ class QNewton(torch.optim.Optimizer):
     Args:
         params: the parameters to train (as for any optimizer). With ``model=`` they must be
             parameters of that model.
-        model, criterion / forward_loss: the loss problem (see the module docstring); or pass a
-            ready :class:`qnewton.curvature.LossProblem` as ``problem``. Without any of them, use
+        model: the model of the loss problem (see the module docstring); or pass a ready
+            :class:`qnewton.curvature.LossProblem` as ``problem``. Without any of them, use
             ``step(closure)``.
+        criterion: ``criterion(model(inputs), targets)``, the mean loss (one of criterion and
+            forward_loss).
+        forward_loss: ``forward_loss(model, batch)`` instead of a criterion.
+        problem: a ready :class:`qnewton.curvature.LossProblem`.
         lr: Newton step size beta (theta <- theta - beta H^-1 g).
         eps: regularization, H + eps*I (``relative_eps=True``: eps * max|H|). Must be > 0; it does
             not move Newton's fixed point g = 0, only the path (the paper: 1.0 for the DNN).
-        sgd_steps, sgd_lr, sgd_momentum: the early SGD phase: the first ``sgd_steps`` steps are SGD.
+        sgd_steps: the early SGD phase: the first ``sgd_steps`` steps are SGD.
+        sgd_lr: its learning rate (and that of the first-order steps of uncovered parameters).
+        sgd_momentum: its momentum.
         curvature: ``"hessian"`` (exact blocks), ``"ggn"`` (generalized Gauss-Newton J^T H_f J,
             positive semidefinite; needs ``criterion=``) or ``"fisher"`` (empirical Fisher). Blocks are
             lazy: a route forms only what it needs (products, an exact low-rank factor, or the dense
@@ -162,8 +168,10 @@ class QNewton(torch.optim.Optimizer):
         sparsity: the quantum route's oracle sparsity: an int d, a float ratio of N, a
             :class:`~qnewton.scheduler.SparsitySpec`, or None for the paper's 50 %-sparsity rule.
         kappa_method: ``"lanczos"`` (default), ``"merikoski"``, ``"gershgorin"`` or ``"exact"``.
-        classical_cost, quantum_cost: the cost models (defaults: C calibrated here; Jennings et al.
-            with the paper's eps = 1e-12 and attosecond gates).
+        classical_cost: the dense Cholesky route's C N^3 model (default: calibrated here per dtype
+            and device).
+        quantum_cost: the quantum route's cost model (default: Jennings et al. with the paper's
+            eps = 1e-12 and attosecond gates; or a FaultTolerantCostModel).
         quantum_solver: ``"emulated-ideal"``, ``"emulated-noisy"`` or ``"circuit"``.
         pruning: ``"symmetric"`` (the paper's quantum route ``qlsa``) or ``"rows"`` (the reference
             code's row-pruned baseline ``qlsa-rows`` as the quantum route).
