@@ -68,7 +68,7 @@ def warm_up(*, verbose: bool = True) -> float:
             prune_symmetric(a, d, sparse=True)
         prune_rows(a, 5)
         quantum_sparsity(a, [0.5, 0.9])
-        estimate_condition(a + n * np.eye(n, dtype=dtype), "gershgorin", eps=1.0)
+        estimate_condition(a + np.asarray(n * np.eye(n), dtype=dtype), "gershgorin", eps=1.0)
         import torch
 
         symmetrize_inplace(torch.from_numpy(a.copy()))

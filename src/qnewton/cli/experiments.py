@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = config_from_args(cls, args, args._parser)
     if getattr(args, "paper_scale", False):  # the preset, then what was given explicitly on top
         given = {k.split(".")[0] for k in vars(args)} & {f.name for f in fields(cls)}
-        cfg = cls.paper_scale(**{k: getattr(cfg, k) for k in given})
+        cfg = cls.paper_scale(**{k: getattr(cfg, k) for k in given})  # type: ignore[attr-defined]
     runner = getattr(importlib.import_module(f"qnewton.experiments.{cmd.module}"), cmd.runner)
     path = runner(cfg, args.out, fresh=args.fresh, progress=not args.no_progress)
     print(f"report: {path / 'report.md'}")

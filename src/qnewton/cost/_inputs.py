@@ -21,7 +21,7 @@ def warn_outside_package(message: str, category: type[Warning] = ClampedRangeWar
     """Warn with the stack level of the first frame outside ``qnewton/cost`` so the warning points
     at the caller's line however deep inside the package it was raised."""
     level = 2  # 1 would be this function, 2 its caller
-    frame = sys._getframe(1)
+    frame: Any = sys._getframe(1)
     while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PKG_DIR:
         frame = frame.f_back
         level += 1

@@ -335,7 +335,7 @@ def calibrate_classical(
                 timings[b].append(float(measure(n, b, dtype, repeats)))
     finally:
         _spd_matrix.cache_clear()
-    best_backend = tuple(min(backends, key=lambda b, i=i: timings[b][i]) for i in range(len(sizes)))
+    best_backend = tuple(min(backends, key=lambda b, i=i: timings[b][i]) for i in range(len(sizes)))  # type: ignore[misc]
     best = tuple(timings[b][i] for i, b in enumerate(best_backend))
     c, rms = fit_cubic_constant(sizes, best)
     return Calibration(

@@ -107,7 +107,7 @@ def find_crossover(
     other = "d" if vary == "kappa" else "kappa"
     xs = np.geomspace(lo, hi, max(int(grid), 2))
     g = _log_gap(quantum, classical, n, vary, xs, fixed, alpha)
-    base = {"vary": vary, "lo": float(lo), "hi": float(hi), "fixed": {other: float(fixed)}}
+    base: dict[str, Any] = {"vary": vary, "lo": float(lo), "hi": float(hi), "fixed": {other: float(fixed)}}
     neg = g < 0
     if neg.all():
         return Crossover(value=None, status="quantum-cheaper-throughout", seconds=None, **base)

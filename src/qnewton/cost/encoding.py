@@ -121,6 +121,7 @@ def block_encoding_alpha(A: Any, d: int | None = None, *, norm2: float | None = 
 
 
 def _spectral_norm(A: Any, symmetric: bool) -> float:
+    spectral_norm: Any
     try:
         from ..linalg import spectral_norm  # lazy: linalg is heavier and optional here
     except ImportError:

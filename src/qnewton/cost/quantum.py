@@ -216,9 +216,9 @@ class QuantumCostModel:
                 amplitude_estimation_calls=calls,
                 amplitude_estimation_success=AMPLITUDE_ESTIMATION_SUCCESS,
             )
-        total_a = sum(a_queries.values())
+        total_a: Any = sum(a_queries.values())
         terms = {k: out(v * tg, scalar) for k, v in a_queries.items()}
-        total = total_a
+        total: Any = total_a
         if self.count_state_prep:
             assert qm.state_prep_factor is not None
             sp_queries = qm.state_prep_factor * total_a

@@ -35,7 +35,7 @@ def flatten(batch: Batch) -> tuple[list[Any], Callable[[list[Any]], Batch]]:
             kind = type(x) if type(x) in (tuple, list) else tuple
             return lambda it: kind(f(it) for f in subs)
         leaves.append(x)
-        return lambda it: next(it)
+        return lambda it: next(iter(it))
 
     build = walk(batch)
     return leaves, lambda new: build(iter(new))

@@ -186,7 +186,7 @@ class BlockHvp:
                 g = loss = None
                 if self._vectorized is not False:
                     try:
-                        g, self._vjp_fn, loss = vjp(grad_and_value(self._f), self.x0, has_aux=True)
+                        g, self._vjp_fn, loss = vjp(grad_and_value(self._f), self.x0, has_aux=True)  # type: ignore[misc]
                     except (RuntimeError, NotImplementedError) as exc:
                         _vmap_failed(exc, self.config, "Hessian-vector products")
                         self._vectorized = False

@@ -194,7 +194,7 @@ def make_blocks(problem: LossProblem, spec: BlockSpec = "layerwise") -> tuple[Pa
             out.append(_block(problem, str(bname), chosen))
         blocks = tuple(out)
     elif isinstance(spec, Sequence) and all(isinstance(b, ParamBlock) for b in spec):
-        blocks = tuple(spec)
+        blocks = tuple(b for b in spec if isinstance(b, ParamBlock))
         params = problem.params
         for b in blocks:
             for k, s in zip(b.param_names, b.shapes):

@@ -291,7 +291,8 @@ def compute_curvature(
         ref = loss if bc == b else None
         factors: dict[str, LowRank] = {}
         if config.structure != "generic" and problem.criterion is not None:
-            factors, _ = kronecker_factors(problem, cbatch, linear_sites(problem, blks), "ggn")
+            found, _ = kronecker_factors(problem, cbatch, linear_sites(problem, blks), "ggn")
+            factors.update(found)
         curv = [_hessian_block(problem, cbatch, blk, config, act_c, ref, factors.get(blk.name)) for blk in blks]
     else:
         curv = _fisher_blocks(problem, cbatch, bc, blks, config, act_c)

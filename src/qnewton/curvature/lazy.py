@@ -431,12 +431,12 @@ class GGNBlock(CurvatureBlock):
             def loss_of(f: torch.Tensor) -> torch.Tensor:
                 return criterion(f, targets)
 
-            f0, vjp_fn = vjp(f_of, x0)
+            f0, vjp_fn = vjp(f_of, x0)  # type: ignore[misc]
             f0 = f0.detach()
 
             def ggn_v(v: torch.Tensor) -> torch.Tensor:
-                _, jv = jvp(f_of, (x0,), (v,))
-                _, hjv = jvp(grad(loss_of), (f0,), (jv,))
+                _, jv = jvp(f_of, (x0,), (v,))  # type: ignore[misc]
+                _, hjv = jvp(grad(loss_of), (f0,), (jv,))  # type: ignore[misc]
                 return vjp_fn(hjv)[0]
 
             self._fn = ggn_v
@@ -611,7 +611,9 @@ def _flat(q: torch.Tensor | None, p: torch.Tensor, k: int | None = None) -> torc
 class _SharedFactors:
     """Kronecker factors of every Linear block, computed together on first request."""
 
-    def __init__(self, problem: LossProblem, batch: Batch, blocks: tuple[ParamBlock, ...], kind: str) -> None:
+    def __init__(
+        self, problem: LossProblem, batch: Batch, blocks: tuple[ParamBlock, ...], kind: Literal["ggn", "fisher"]
+    ) -> None:
         self._args = (problem, batch, linear_sites(problem, blocks) if problem.criterion is not None else {}, kind)
         self._result: tuple[dict[str, Any], dict[str, str]] | None = None
         self.seconds = 0.0
@@ -682,13 +684,13 @@ def curvature_blocks(
         grads[blk.name] = g
     cbatch, bc = sub_batch(problem, batch, b, config)
     t1 = clock(device)
-    factor_kind = "fisher" if kind == "empirical_fisher" else "ggn"
+    factor_kind: Literal["ggn", "fisher"] = "fisher" if kind == "empirical_fisher" else "ggn"
     shared = _SharedFactors(problem, cbatch, blks, factor_kind)
     graph = _SharedGradientGraph(problem, cbatch) if kind == "hessian" else None
     out: dict[str, CurvatureBlock] = {}
     for blk in blks:
         cand = (lambda name=blk.name: shared.get(name)) if blk.name in shared.sites else None
-        common = {"config": config, "gradient": grads[blk.name], "candidate": cand}
+        common: dict[str, Any] = {"config": config, "gradient": grads[blk.name], "candidate": cand}
         if kind == "hessian":
             out[blk.name] = HessianBlock(problem, cbatch, blk, act_bytes=act * bc // max(b, 1), graph=graph, **common)
         elif kind == "ggn":
@@ -696,7 +698,7 @@ def curvature_blocks(
         else:
             out[blk.name] = EmpiricalFisherBlock(problem, cbatch, blk, **common)
     return LazyCurvature(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         loss=loss,
         grads=grads,
         param_grads=pgrads,

@@ -343,7 +343,8 @@ def _finish(
     scale = float(max_value) if normalization != "none" else 1.0
     xtr = x_train.astype(np.float32) / np.float32(scale)
     xte = x_test.astype(np.float32) / np.float32(scale)
-    mean = std = None
+    mean: float | None = None
+    std: float | None = None
     if normalization == "standardize":
         # one scalar mean/std from the whole training split, the usual MNIST recipe (0.1307/0.3081)
         mean = float(xtr.mean(dtype=np.float64))
@@ -361,7 +362,14 @@ def _finish(
         xtr, xte = xtr.reshape(xtr.shape[0], -1), xte.reshape(xte.shape[0], -1)
     elif channels == 1 and xtr.ndim == 3:
         xtr, xte = xtr[:, None], xte[:, None]
-    stats = {"scale": scale, "mean": mean, "std": std, "seed": seed, "n_train": len(ytr), "n_test": len(yte)}
+    stats: dict[str, float | int | str | None] = {
+        "scale": scale,
+        "mean": mean,
+        "std": std,
+        "seed": seed,
+        "n_train": len(ytr),
+        "n_test": len(yte),
+    }
     stats.update(extra_stats or {})
     return ImageDataset(
         name=name,

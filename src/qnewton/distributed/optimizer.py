@@ -378,7 +378,7 @@ class DistributedQNewton(QNewton):
         self._verify(CheckpointError, "on verify_consistency()")
 
     # -- the step -------------------------------------------------------------------------------
-    def step(self, closure=None, *, batch: Any = None) -> torch.Tensor:
+    def step(self, closure: Any = None, *, batch: Any = None) -> Any:
         """One step on this rank's shard (``batch=``) or closure; collective; returns the loss of
         the whole (all ranks') batch. See :meth:`QNewton.step`."""
         if self._verify_pending:
@@ -398,6 +398,7 @@ class DistributedQNewton(QNewton):
     def _local_sizes(self, batch: Any) -> tuple[int, int]:
         if batch is None:
             return 1, 1  # closures: equal weights (the closure's loss is its shard's mean)
+        assert self.problem is not None  # step(batch=) needs one
         b = self.problem.batch_size(batch)
         cbs = self.curvature_config.curvature_batch_size
         return b, (b if cbs is None else min(cbs, b))
@@ -511,7 +512,8 @@ class DistributedQNewton(QNewton):
     def _route_blocks(self, items: list[BlockItem]) -> tuple[list[torch.Tensor], list[DecisionRecord]]:
         if self.reduce == "products":  # every rank solves every block, its products all-reduced
             t0 = time.perf_counter()
-            exc, out = None, ([], [])
+            exc: Exception | None = None
+            out: tuple[list[torch.Tensor], list[DecisionRecord]] = ([], [])
             try:
                 out = super()._route_blocks(items)
             except Exception as e:
@@ -582,7 +584,7 @@ class DistributedQNewton(QNewton):
         info = (state_dict.get("qnewton") or {}).get("distributed")
         saved = None if info is None else int(info.get("world_size", 0))
         bad = saved is not None and saved != self.world_size and not self.allow_world_size_change
-        exc = (
+        exc: Exception | None = (
             CheckpointError(
                 f"the checkpoint was written by {saved} processes, this run has {self.world_size}. "
                 f"Resume with `--nproc_per_node {saved}`, or pass allow_world_size_change=True to accept "

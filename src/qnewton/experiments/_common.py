@@ -14,7 +14,7 @@ from .training import TrainSetup
 __all__ = ["PAPER", "default_image_dataset", "fmt", "image_setup", "new_figure"]
 
 #: The Q-Newton paper's headline figures (REFERENCE.md section 6), shown beside our numbers.
-PAPER = {
+PAPER: dict[str, Any] = {
     "table2_ms": {10: 0.1, 100: 0.7, 1000: 6.2, 10000: 13.0},
     "table3": {
         "SGD": {"steps": 1500, "s_per_step": 0.14, "total_s": 204},
@@ -122,7 +122,9 @@ def block_hessian(model: nn.Module, batch: Any, block: str) -> Any:
     from ..curvature import LossProblem, compute_curvature
 
     res = compute_curvature(LossProblem(model, nn.CrossEntropyLoss()), batch, "hessian", {block: [block]})
-    return res[block].matrix.double().cpu().numpy()
+    matrix = res[block].matrix
+    assert matrix is not None  # an exact Hessian block is always dense
+    return matrix.double().cpu().numpy()
 
 
 def sgd_warmup(model: nn.Module, setup: TrainSetup, steps: int, batch_size: int, lr: float, seed: int) -> None:

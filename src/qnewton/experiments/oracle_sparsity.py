@@ -76,7 +76,7 @@ def run_oracle_sparsity(
                 sgd_lr=cfg.sgd_lr,
                 line_search=cfg.line_search,
                 sparsity=float(ratio),
-                pruning=pruning,
+                pruning="rows" if pruning == "rows" else "symmetric",
             )
             res = run_arm(
                 spec,

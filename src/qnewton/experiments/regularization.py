@@ -112,12 +112,12 @@ def run_regularization(
     run.write_csv("regularization.csv", rows)
     run.write_json("results.json", {"config": asdict(cfg), "data": info, "rows": rows})
     fig, (ax,) = new_figure(1)
-    eps = [r["eps"] for r in rows]
-    ax.semilogx(eps, [r["final_test_accuracy"] for r in rows], "r-o", label="test accuracy")
+    eps_values = [r["eps"] for r in rows]
+    ax.semilogx(eps_values, [r["final_test_accuracy"] for r in rows], "r-o", label="test accuracy")
     ax.set_xlabel("regularization eps")
     ax.set_ylabel("test accuracy", color="r")
     ax2 = ax.twinx()
-    ax2.bar(eps, [r["kappa_fc1"] for r in rows], width=[e * 0.5 for e in eps], alpha=0.3, color="b")
+    ax2.bar(eps_values, [r["kappa_fc1"] for r in rows], width=[e * 0.5 for e in eps_values], alpha=0.3, color="b")
     ax2.set_yscale("log")
     ax2.set_ylabel("kappa of H_fc1 + eps I", color="b")
     fig.suptitle(f"Fig. 8: accuracy and Hessian kappa vs eps ({info['dataset']})", fontsize=10)

@@ -52,7 +52,7 @@ def quick_configs(dataset: str = "digits", costs: CostSettings | None = None, se
     quick set: it does not learn anything in seconds (run ``qnewton table4``, about 10 minutes).
     """
     costs = costs or CostSettings()
-    common = dict(dataset=dataset, seed=seed)
+    common: dict[str, Any] = dict(dataset=dataset, seed=seed)
     return {
         "table2": Table2Config(sizes=(10, 100, 1000), exact_max=1000, repeats=2, warmup_steps=5, **common),
         "table3": Table3Config(
@@ -95,7 +95,7 @@ QUICK_GUIDE = (
 def full_configs(costs: CostSettings | None = None, seed: int = 0, dataset: str | None = None) -> dict[str, Any]:
     """Every experiment at its defaults (the image ones on ``dataset``, default auto)."""
     costs = costs or CostSettings()
-    image = {"dataset": dataset or "auto", "seed": seed}
+    image: dict[str, Any] = {"dataset": dataset or "auto", "seed": seed}
     return {
         "table2": Table2Config(**image),
         "table3": Table3Config(costs=costs, **image),

@@ -80,7 +80,8 @@ def direction_study(setup: TrainSetup, model: torch.nn.Module, batch: Any, eps: 
     problem = LossProblem(model, setup.criterion)
     res = curvature_blocks(problem, batch, "hessian")
     exact = CholeskyRoute(cost=ClassicalCostModel(c=1e-11))
-    rows, full = [], {label: ([], []) for label, _ in _SETTINGS}
+    rows: list[dict[str, Any]] = []
+    full: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] = {label: ([], []) for label, _ in _SETTINGS}
     for i, blk in enumerate(res):
         system = BlockSystem(0, i, blk.name, blk, res.grads[blk.name], eps)
         with warnings.catch_warnings():
@@ -88,7 +89,7 @@ def direction_study(setup: TrainSetup, model: torch.nn.Module, batch: Any, eps: 
             x_ref = torch.as_tensor(exact.solve(system, exact.quote(system)).x)
             for label, opts in _SETTINGS:
                 sparsity = SparsitySpec() if opts.get("d_full") else SparsitySpec(p=0.5)
-                cfg = QuantumRouteConfig(sparsity=sparsity, pruned_indefinite=opts.get("pruned_indefinite", "shift"))
+                cfg = QuantumRouteConfig(sparsity=sparsity, pruned_indefinite=opts.get("pruned_indefinite", "shift"))  # type: ignore[arg-type]
                 route = QLSARoute(cfg)
                 q = route.quote(system)
                 x = torch.as_tensor(route.solve(system, q).x)

@@ -206,6 +206,7 @@ class TrainSetup:
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
         if self.forward_loss is not None:
             return self.forward_loss(model, batch)
+        assert self.criterion is not None  # one of the two is required
         inputs, targets = batch
         return self.criterion(model(inputs), targets)
 
@@ -291,7 +292,7 @@ def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: C
         kappa_method=spec.kappa_method,
         classical_cost=classical,
         quantum_cost=quantum,
-        quantum_solver=spec.quantum_solver,
+        quantum_solver=spec.quantum_solver,  # type: ignore[arg-type]
         pruning=spec.pruning,
         max_update_norm=spec.max_update_norm,
         max_block_size=spec.max_block_size,

@@ -139,7 +139,7 @@ def lanczos_extremes(
     tol = check_positive(tol, "tol")
     k_max = min(max_steps, size)
     rng = np.random.default_rng(seed)
-    q0 = rng.standard_normal(size)
+    q0: Any = rng.standard_normal(size)
     # the Krylov basis lives where the operator does: numpy on the CPU, a float64 tensor on a device
     Q: Any = np.empty((k_max + 1, size), np.float64)
     if device is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -47,11 +49,12 @@ def regularize(A: ArrayLike, eps: float, relative: bool = False) -> ArrayLike:
     """
     check_positive(eps, "eps")
     if sp.issparse(A):
-        if A.shape[0] != A.shape[1] or A.shape[0] == 0:
-            check_square(np.empty(A.shape, np.bool_), "A")
-        check_finite(A.data, "A")
-        shift = regularization_shift(A, eps, relative)
-        return (A + shift * sp.identity(A.shape[0], dtype=A.dtype, format="csr")).asformat(A.format)
+        m: Any = A
+        if m.shape[0] != m.shape[1] or m.shape[0] == 0:
+            check_square(np.empty(m.shape, np.bool_), "A")
+        check_finite(np.asarray(m.data), "A")
+        shift = regularization_shift(m, eps, relative)
+        return (m + shift * sp.identity(m.shape[0], dtype=m.dtype, format="csr")).asformat(m.format)
     a, kind = as_numpy(A, "A")
     n = check_square(a, "A")
     check_finite(a, "A")

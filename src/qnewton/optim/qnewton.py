@@ -305,7 +305,7 @@ class QNewton(torch.optim.Optimizer):
         self.max_update_norm = max_update_norm
         self.line_search = bool(line_search)
         self.on_nonfinite = on_nonfinite
-        given = {
+        given: dict[str, Any] = {
             "eps": eps, "relative_eps": relative_eps, "policy": policy, "routes": routes, "decision": decision,
             "sparsity": sparsity, "kappa_method": kappa_method, "classical_cost": classical_cost,
             "quantum_cost": quantum_cost, "quantum_solver": quantum_solver, "pruning": pruning,
@@ -338,7 +338,7 @@ class QNewton(torch.optim.Optimizer):
         return [p for group in self.param_groups for p in group["params"]]
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None, *, batch: Any = None) -> torch.Tensor:
+    def step(self, closure: Callable[[], Any] | None = None, *, batch: Any = None) -> Any:
         """One optimization step (SGD in the early phase, Newton after); returns the loss.
 
         Pass ``batch=`` when the optimizer knows the loss problem, or a ``closure`` that returns the
@@ -385,6 +385,7 @@ class QNewton(torch.optim.Optimizer):
         """The loss and one gradient per parameter (in ``_named_params`` order) for an SGD step;
         a stage of its own so a distributed subclass can average them over processes."""
         if batch is not None:
+            assert self.problem is not None  # step() checked it
             res = loss_and_gradient(self.problem, batch, "layerwise", config=self.curvature_config)
             return res.loss, [res.param_grads[name] for name, _ in self._named_params()]
         loss = closure()
@@ -465,6 +466,7 @@ class QNewton(torch.optim.Optimizer):
 
     def _batch_loss(self, closure, batch) -> float:
         if batch is not None:
+            assert self.problem is not None  # step() checked it
             return float(self.problem.loss(dict(self.problem.params), batch))
         return float(closure())
 
@@ -502,12 +504,15 @@ class QNewton(torch.optim.Optimizer):
         first-order step. Nothing of size n x n is formed here: routes ask the blocks for it."""
         if batch is not None:
             assert self.problem is not None
-            kind = {"hessian": "hessian", "ggn": "ggn", "fisher": "empirical_fisher"}[self.curvature]
+            kind: Literal["hessian", "ggn", "empirical_fisher"] = (
+                "empirical_fisher" if self.curvature == "fisher" else self.curvature
+            )
             res = curvature_blocks(self.problem, batch, kind, self.blocks, config=self.curvature_config)
+            params = self.problem.params
             items: list[BlockItem] = [
                 (
                     blk.name,
-                    [self.problem.params[n] for n in blk.block.param_names],
+                    [params[n] for n in (blk.block.param_names if blk.block is not None else ())],
                     blk.block,
                     res.grads[blk.name],
                     blk,
@@ -531,7 +536,7 @@ class QNewton(torch.optim.Optimizer):
         directions, records = [], []
         for index, (name, _params, _block, g, h) in enumerate(items):
             out = self.scheduler.run(BlockTask(self.step_count, index, name, h, g))
-            directions.append(self._checked_direction(name, out.direction))
+            directions.append(self._checked_direction(name, torch.as_tensor(out.direction)))
             records.append(out.record)
         return directions, records
 

@@ -189,9 +189,9 @@ def _regularized(system: BlockSystem, host: bool = False) -> Any:
     pruning, Lanczos and emulation then run there), else a numpy array (the numba kernels)."""
     H = system.curvature.dense()
     if accelerated(H) and not host:
-        hr = H.detach().clone()
-        hr.diagonal().add_(system.eps)
-        return hr
+        ht = H.detach().clone()
+        ht.diagonal().add_(system.eps)
+        return ht
     h, _ = as_numpy(H, "H")
     hr = np.array(h, copy=True)
     hr.flat[:: hr.shape[0] + 1] += hr.dtype.type(system.eps)
@@ -311,7 +311,7 @@ class QLSARoute:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        mode = "noisy" if cfg.solver == "emulated-noisy" else "ideal"
+        mode: Literal["ideal", "noisy"] = "noisy" if cfg.solver == "emulated-noisy" else "ideal"
         emu_cost = (
             cfg.cost
             if isinstance(cfg.cost, QuantumCostModel)

@@ -234,7 +234,10 @@ class Scheduler:
         paper = self.classical_price(blk.n, blk.torch_dtype, blk.device)
         classical = [q for q in quotes if q.applies and q.kind == "classical"]
         best = min(classical, key=lambda q: q.solve_s) if classical else None
-        by_rule = {rule: (self._ranked(quotes, rule, dense_s) or [None])[0] for rule in ("paper", "end-to-end")}
+        by_rule: dict[str, Quote | None] = {}
+        for rule in ("paper", "end-to-end"):
+            ranked = self._ranked(quotes, rule, dense_s)
+            by_rule[rule] = ranked[0] if ranked else None
         modeled = rep.modeled_seconds
         quantum = chosen.kind == "quantum" and modeled is not None
         x = result.x

@@ -484,6 +484,7 @@ class QSVTCircuitSolver:
     def _sampled_readout(
         self, qml: Any, prob: _Problem, u_mat: np.ndarray, angles: np.ndarray
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        assert self.config.shots is not None  # sampled readout only runs with shots
         shots = int(self.config.shots)
         nw = prob.qubits + 2
         dev = self._device(qml, nw + 1)  # one device: its seeded sampler serves both stages

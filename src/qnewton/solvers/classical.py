@@ -101,7 +101,7 @@ class CholeskySolver:
         if accelerated(H) and not sp.issparse(H):
             return self._solve_torch(H, g, shift)
         sys_ = as_system(H, g, symmetry_rtol=self.symmetry_rtol)
-        h = sys_.h.toarray() if sys_.sparse else sys_.h
+        h: np.ndarray = sys_.h.toarray() if isinstance(sys_.h, sp.spmatrix | sp.sparray) else sys_.h
         backend = self.backend
         if backend == "auto":
             backend = "torch" if sys_.n >= TORCH_FROM_N.get(h.dtype, 10**9) else "scipy"
@@ -172,8 +172,9 @@ class CholeskySolver:
             nb = float(b.double().norm())
             residual = float(r.norm()) / nb if nb > 0 else float(r.norm())
         report = SolveReport(self.name, "classical", n, seconds, None, residual, details)
-        out = x if isinstance(g, torch.Tensor) else x.cpu().numpy()
-        return SolveResult(out.to(g.device) if isinstance(g, torch.Tensor) else out, report)
+        if isinstance(g, torch.Tensor):
+            return SolveResult(x.to(g.device), report)
+        return SolveResult(x.cpu().numpy(), report)
 
     def _fallback(self, h: np.ndarray, sys_: System, details: dict) -> np.ndarray:
         if self.indefinite == "raise":

@@ -244,8 +244,9 @@ class EmulatedQLSASolver:
                 )
             return x, "minres (csr, indefinite)", None
         backend = "torch" if h.shape[0] >= TORCH_FROM_N.get(h.dtype, 10**9) else "scipy"
-        x = _cholesky_solve(h, b, backend)
-        if x is not None:
+        xc = _cholesky_solve(h, b, backend)
+        if xc is not None:
+            x = xc
             return x, "cholesky (dense)", None
         try:
             return (
@@ -286,7 +287,7 @@ class EmulatedQLSASolver:
             tomography_copies=copies,
             tomography_error=float(np.linalg.norm(estimate - state)),
             norm_relative_error=rel,
-            fidelity=float(abs(estimate @ psi) / max(np.linalg.norm(estimate), 1e-300)),
+            fidelity=float(abs(estimate @ psi) / max(float(np.linalg.norm(estimate)), 1e-300)),
         )
         return norm * (1.0 + rel) * estimate
 
