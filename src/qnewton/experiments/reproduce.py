@@ -4,6 +4,7 @@ embedded digits data and Python's help texts), and write an index report linking
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ __all__ = ["EXPERIMENTS", "quick_configs", "run_reproduce"]
 
 #: The experiments, by their subcommand names (``qnewton <name>``, ``reproduce --only <name>``).
 EXPERIMENTS = ("table2", "table3", "table4", "profile", "regularization", "sparsity", "routes")
-_RUNNERS = {
+_RUNNERS: dict[str, Callable[..., Path]] = {
     "table2": run_table2,
     "table3": run_table3,
     "table4": run_table4,
@@ -123,7 +124,7 @@ def run_reproduce(
     index = RunDir(
         out, "reproduce", {"experiments": names, "configs": {n: repr(configs[n]) for n in names}}, fresh=fresh
     )
-    done = []
+    done: list[dict[str, Any]] = []
     for name in names:
         t0 = time.perf_counter()
         if progress:
