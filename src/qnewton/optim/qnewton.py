@@ -295,7 +295,15 @@ class QNewton(torch.optim.Optimizer):
 
             resolved = make_blocks(problem, blocks)
             if max_block_size is not None:
-                resolved = tuple(b for b in resolved if b.size <= max_block_size)
+                kept = tuple(b for b in resolved if b.size <= max_block_size)
+                if not kept:
+                    smallest = min(resolved, key=lambda b: b.size)
+                    raise InvalidArgumentError(
+                        f"`max_block_size` = {max_block_size} leaves no block with curvature: the smallest, "
+                        f"{smallest.name!r}, has n = {smallest.size}, so every parameter would take a plain gradient "
+                        f"step. Raise max_block_size to at least {smallest.size}, or train with a first-order optimizer."
+                    )
+                resolved = kept
             covered = {n for b in resolved for n in b.param_names}
             self._first_order = [n for n in problem.param_names if n not in covered]
             self.blocks = resolved
