@@ -101,6 +101,8 @@ FT_TABLE_COLUMNS: tuple[str, ...] = (
     "required_time_unit_vs_cholesky_s", "required_time_unit_vs_best_s", "code_distance", "physical_qubits",
     "first_winning_n", "seconds_at_first_winning_n", "first_winning_n_note", "estimator_error",
 )  # fmt: skip
+#: The metavar of a (LO, HI) range option (argparse takes a tuple).
+_LOHI: Any = ("LO", "HI")
 _IDEALIZED = "quantum: modeled, idealized (logical query counts x physical gate time)"
 #: How the CG curve over the kappa sweep is labelled wherever it appears.
 CG_PREDICTION = "calibrated prediction from the measured product time"
@@ -204,12 +206,15 @@ class FaultTolerantOptions(Checked):
     )
     map_points: int = option(12, "grid points per axis of the maps", check="natural")
     map_kappa_range: tuple[float, ...] = option(
-        (4.0, 1e8), "kappa range of the maps", check="positive", metavar=("LO", "HI")
+        (4.0, 1e8),
+        "kappa range of the maps",
+        check="positive",
+        metavar=_LOHI,
     )
     max_log2_n: int = option(
-        ft_analysis.MAX_LOG2_N, "largest N = 2^k searched for the first winning N", check=lambda v: (
-            None if isinstance(v, int) and 1 <= v <= 60 else "must be an integer in [1, 60]"
-        )
+        ft_analysis.MAX_LOG2_N,
+        "largest N = 2^k searched for the first winning N",
+        check=lambda v: None if isinstance(v, int) and 1 <= v <= 60 else "must be an integer in [1, 60]",
     )
 
     def __post_init__(self) -> None:
@@ -252,10 +257,16 @@ class CostsConfig(Checked):
     d_fixed: float = option(1000.0, "oracle sparsity d of the kappa sweep (the paper's 1000)", check="positive")
     kappa_fixed: float = option(1e4, "condition number of the d sweep (the paper's 1e4)", check="positive")
     kappa_range: tuple[float, ...] = option(
-        (JENNINGS_V1_KAPPA_MIN, 1e16), "kappa range of the sweep (from sqrt(12))", check="positive", metavar=("LO", "HI")
+        (JENNINGS_V1_KAPPA_MIN, 1e16),
+        "kappa range of the sweep (from sqrt(12))",
+        check="positive",
+        metavar=_LOHI,
     )
     d_range: tuple[float, ...] | None = option(
-        None, "d range of the sweep (none: 1 .. N)", check="positive", metavar=("LO", "HI")
+        None,
+        "d range of the sweep (none: 1 .. N)",
+        check="positive",
+        metavar=_LOHI,
     )
     points: int = option(200, "points per sweep", check="natural")
     best: BestClassicalOptions = option(
@@ -378,19 +389,20 @@ def measure_best_classical(opts: BestClassicalOptions) -> dict[str, Any]:
     q = wb.quote(system)
     prep = clock(blk.device) - t0
     if q.applies:
-        runs = []
+        wruns: list[float] = []
         for _ in range(opts.repeats):
             t0 = clock(blk.device)
-            r = wb.solve(system, q)
-            runs.append(clock(blk.device) - t0)
-        solutions["woodbury"] = torch.as_tensor(r.x).reshape(-1).double()
+            wr = wb.solve(system, q)
+            wruns.append(clock(blk.device) - t0)
+        solutions["woodbury"] = torch.as_tensor(wr.x).reshape(-1).double()
+        lr = blk.lowrank()
         out["woodbury"] = {
             "applies": True,
-            "measured_seconds": min(runs),
-            "runs_seconds": runs,
+            "measured_seconds": min(wruns),
+            "runs_seconds": wruns,
             "prep_measured_seconds": prep,
-            "rank": blk.lowrank().rank if blk.lowrank() is not None else None,  # type: ignore[union-attr]
-            "relative_residual": r.report.residual,
+            "rank": lr.rank if lr is not None else None,
+            "relative_residual": wr.report.residual,
             "structure": str(blk.stats.get("structure", "")),
             "quote": q.reason,
         }
@@ -408,7 +420,7 @@ def measure_best_classical(opts: BestClassicalOptions) -> dict[str, Any]:
         "lambda_min": 0.0 if blk.psd else ext.lambda_min,
         "psd": bool(blk.psd),
         "measured_seconds": clock(blk.device) - t0,
-        "how": "Lanczos estimate of lambda_max; lambda_min(H) = 0 for the PSD low-rank block"
+        "how": "Lanczos estimate of lambda_max; lambda_min(H) >= 0 (PSD: an exact factor), taken as 0"
         if blk.psd
         else "Lanczos estimates of both extremes",
     }
@@ -417,8 +429,9 @@ def measure_best_classical(opts: BestClassicalOptions) -> dict[str, Any]:
     t0 = clock(blk.device)
     q = cg.quote(system)
     prep = clock(blk.device) - t0
-    runs, failed = [], None
-    r = None
+    runs: list[float] = []
+    failed: str | None = None
+    r: Any = None
     for _ in range(opts.repeats):
         t0 = clock(blk.device)
         try:
@@ -596,7 +609,7 @@ def compute_costs(
                         "cheapest": min(costs, key=lambda k: costs[k]),
                     }
                 )
-            cx = find_crossover(m, classical, n, vary=sweep, fixed=fixed, lo=lo, hi=hi)
+            cx = find_crossover(m, classical, n, vary=sweep, fixed=fixed, lo=lo, hi=hi)  # type: ignore[arg-type]
             entry = {"gate_time_name": gt.name, "gate_time_s": gt.seconds, **cx.to_dict()}
             if curve is not None and (cg_ok or wb is not None):
                 cb = find_crossover(m, curve, n, vary=sweep, fixed=fixed, lo=lo, hi=hi)  # type: ignore[arg-type]
@@ -663,9 +676,11 @@ def _plot(result: dict[str, Any], best: dict[str, Any] | None) -> Any:
                         lw=1.4, label=f"cg route{at}: PREDICTED, {CG_PREDICTION} "
                         f"({best['cg']['seconds_per_iteration']:.3g} s/iteration)")  # fmt: skip
                 if sweep == "kappa" and math.isfinite(best["kappa"]["value"]):
+                    cgm, kv = best["cg"], best["kappa"]["value"]
+                    measured = (f"cg route, MEASURED on fc1: {cgm['measured_seconds']:.3g} s, "
+                                f"{cgm['iterations']} iterations at κ ≈ {kv:.3g}")  # fmt: skip
                     ax.plot([best["kappa"]["value"]], [best["cg"]["measured_seconds"]], "^", color="white", ms=9,
-                            mec="black", mew=1.5, label=f"cg route, MEASURED on fc1: {best['cg']['measured_seconds']:.3g}"
-                            f" s, {best['cg']['iterations']} iterations at κ ≈ {best['kappa']['value']:.3g}")  # fmt: skip
+                            mec="black", mew=1.5, label=measured)  # fmt: skip
         for j, key in enumerate(names):
             pts = [r for r in sel if r["gate_time_name"] + f"@{r['gate_time_s']!r}" == key]
             color = colors[j % len(colors)]
@@ -951,8 +966,8 @@ def _best_section(result: dict[str, Any], best: dict[str, Any] | None, ft_best: 
     if best["best_seconds"] is not None:
         ratio = c["seconds"] / best["best_seconds"]
         lines += [
-            f"| **best classical route: {best['best_route']}** | **{best['best_seconds']:.4g}** | MEASURED; the paper's "
-            f"C N^3 is {ratio:.3g}x this |",
+            f"| **best classical route: {best['best_route']}** | **{best['best_seconds']:.4g}** | MEASURED; the "
+            f"paper's C N^3 is {ratio:.3g}x this |",
         ]
     if "cosine_cg_woodbury" in best:
         lines += ["", f"cg and woodbury agree: cosine {best['cosine_cg_woodbury']:.6f} between their solutions."]
@@ -1197,4 +1212,3 @@ def summary_lines(out: str | Path) -> list[str]:
         lines += [f"note: {x}" for x in ft["settings"]["notes"]]
     lines.append(f"report: {root / 'report.md'}")
     return lines
-
