@@ -29,8 +29,9 @@ DESCRIPTION = (
 )
 EXAMPLE = "qnewton costs --gate-time ghz atto --points 100 --out runs/costs"
 RUNTIME = (
-    "about 25 s at the defaults (Fashion-MNIST installed; --best-classical none: about 5 s; --fault-tolerant with "
-    "qdk: a few minutes)"
+    "about 40 s at the defaults on Fashion-MNIST (measured once, the 2 cores shared with other jobs; a machine's "
+    "first run adds about 20 s of one-off calibration); --best-classical none: about 10 s; --fault-tolerant with "
+    "qdk: a few minutes more"
 )
 
 

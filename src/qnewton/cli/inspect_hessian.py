@@ -17,7 +17,10 @@ DESCRIPTION = (
     "profile of the rows, symmetric pruning to oracle sparsities d = ratio N, and kappa as eps grows."
 )
 EXAMPLE = "qnewton inspect --eps 0.1 --d-ratios 1 0.5 0.05"
-RUNTIME = "about 5 s at the defaults (measured once, machine shared)"
+RUNTIME = (
+    "about 35 s at the defaults (measured once, the 2 cores shared with other jobs); the first run also compiles "
+    "the numba kernels: about 2 min"
+)
 
 
 def run(args: argparse.Namespace) -> int:
