@@ -103,6 +103,9 @@ def test_costs_side_by_side_and_fed_to_the_fault_tolerant_maps(tmp_path, capsys)
     ft = json.loads((out / "ft.json").read_text())
     assert ft["settings"]["labels"]["best_classical"].startswith("measured here")
     report = (out / "report.md").read_text()
+    assert "| dense Cholesky C N^3 (the paper's classical cost, LU/Cholesky) | 0.01074 | PREDICTED" in report
+    (q,) = doc["at_measured_block"]  # one gate time: the quantum route at the measured block's kappa, modeled
+    assert q["kappa"] == best["kappa"]["value"] and q["d"] == 100.0
     for text in ("MEASURED", "PREDICTED", "MODELED", "calibrated prediction from the measured product time",
                  "the paper's classical cost", "vs best classical route", "best classical route:"):  # fmt: skip
         assert text in report, text
