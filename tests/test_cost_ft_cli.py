@@ -13,6 +13,7 @@ from qnewton.cost import ClassicalCostModel, FaultTolerantCostModel, FTHardware,
 from qnewton.cost import fault_tolerant as ft
 from qnewton.cost import ft_analysis as fa
 from qnewton.errors import DataFormatError, InvalidArgumentError
+from qnewton.experiments.costs import FT_MAP_COLUMNS, FT_TABLE_COLUMNS
 
 HAVE_QDK = ft.estimator_available()
 C = 1e-11
@@ -95,17 +96,18 @@ def test_cli_paper_preset_writes_everything(tmp_path, capsys):
     dec = tmp_path / "decisions.csv"
     dec.write_text("step,kappa,d,route\n0,120.5,32,quantum\n1,3000,900,classical\n")
     argv = ["--n", "1024", "--classical-c", str(C), "--points", "8", "--gate-time", "ghz", "--fault-tolerant",
-            "--hardware", "paper", "--data-loading", "qrom", "--data-loading", "qram-assumed", "--map-points", "3",
-            "--decisions", str(dec), "--max-log2-n", "16", "--out", str(out)]  # fmt: skip
+            "--hardware", "paper", "--data-loading", "qrom", "qram-assumed", "--map-points", "3",
+            "--decisions", str(dec), "--max-log2-n", "16", "--out", str(out), "--best-classical", "none"]  # fmt: skip
     assert costs.main(argv) == 0
     for name in ("costs.csv", "crossovers.json", "costs.png", "ft_maps.csv", "ft_maps.png", "ft_what_it_would_take.csv",
-                 "ft.json", "ft_logical_counts.json", "report.md"):  # fmt: skip
+                 "ft.json", "ft_logical_counts.json", "report.md", "manifest.json"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
     assert (out / "ft_maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     maps = _rows(out / "ft_maps.csv")
-    assert tuple(maps[0]) == costs.FT_MAP_COLUMNS and len(maps) == 2 * 3 * 3
+    assert tuple(maps[0]) == FT_MAP_COLUMNS and len(maps) == 2 * 3 * 3
     table = _rows(out / "ft_what_it_would_take.csv")
-    assert tuple(table[0]) == costs.FT_TABLE_COLUMNS and len(table) == 2 * 2
+    assert tuple(table[0]) == FT_TABLE_COLUMNS and len(table) == 2 * 2
     assert {(float(r["kappa"]), float(r["d"])) for r in table} == {(120.5, 32.0), (3000.0, 900.0)}
     doc = json.loads((out / "ft.json").read_text())
     assert doc["settings"]["pairs_source"].startswith("from ")
@@ -123,12 +125,16 @@ def test_cli_bad_decisions_and_missing_extra(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "d.csv"
     bad.write_text("kappa\n10\n")
     argv = ["--n", "256", "--d-fixed", "16", "--classical-c", str(C), "--points", "4", "--fault-tolerant",
-            "--hardware", "paper",
+            "--hardware", "paper", "--best-classical", "none",
             "--map-points", "2", "--decisions", str(bad), "--out", str(tmp_path / "o")]  # fmt: skip
     assert costs.main(argv) == 2
     assert "`kappa` and `d`" in capsys.readouterr().err
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["status"] == "failed"
+    bad.write_text("kappa,d\n10,4\n")  # the retry with a fixed file is never refused
+    assert costs.main(argv) == 0
     monkeypatch.setattr(ft, "_estimator_module", _missing)
     argv = ["--n", "256", "--d-fixed", "16", "--classical-c", str(C), "--points", "4", "--fault-tolerant",
+            "--best-classical", "none",
             "--hardware", "qubit_gate_ns_e4", "--map-points", "2", "--out", str(tmp_path / "o2")]  # fmt: skip
     assert costs.main(argv) == 2
     assert "qnewton[ft]" in capsys.readouterr().err
@@ -148,7 +154,7 @@ def test_cli_with_the_estimator(tmp_path):
     argv = ["--n", "512", "--d-fixed", "16", "--classical-c", str(C), "--points", "4", "--fault-tolerant",
             "--hardware",
             "qubit_gate_ns_e4", "--data-loading", "qram-assumed", "--map-points", "2", "--best-classical-seconds",
-            "0.001", "--max-log2-n", "12", "--out", str(out)]  # fmt: skip
+            "0.001", "--max-log2-n", "12", "--out", str(out), "--best-classical", "none"]  # fmt: skip
     assert costs.main(argv) == 0
     maps = _rows(out / "ft_maps.csv")
     assert all(int(r["code_distance"]) >= 3 and int(r["physical_qubits"]) > 0 for r in maps)

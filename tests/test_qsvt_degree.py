@@ -78,11 +78,11 @@ def test_circuit_at_n_256_matches_lapack():
     assert rep.details["num_wires"] == 10 and rep.details["n_padded"] == 256
 
 
-def test_cli_without_hessian(tmp_path):
+def test_cli_without_hessian(tmp_path, capsys):
     from qnewton.cli import qsvt_degree
 
     out = tmp_path / "out"
-    argv = ["--kappas", "2", "20", "--eps", "1e-2", "--angle-cap", "201", "--no-hessian", "--no-progress",
+    argv = ["--kappas", "2", "20", "--qlsa-eps", "1e-2", "--angle-cap", "201", "--no-hessian", "--no-progress",
             "--out", str(out)]  # fmt: skip
     assert qsvt_degree.main(argv) == 0
     for name in ("qsvt_degree.csv", "qsvt_degree.png", "results.json", "report.md", "manifest.json"):
@@ -90,16 +90,37 @@ def test_cli_without_hessian(tmp_path):
     with open(out / "qsvt_degree.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["degree"]) for r in rows] == [_lowest_degree(2, 1e-2), _lowest_degree(20, 1e-2)]
-    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["config"]["eps_values"] == [1e-2]
+    assert manifest["config"]["hessian"] is False and manifest["config"]["angle_cap"] == 201
     assert "Counts, not times" in (out / "report.md").read_text()
-    assert qsvt_degree.main([*argv[:-2], "--out", str(out), "--eps", "-1"]) == 2  # typed error, exit 2
+    assert qsvt_degree.main([*argv[:-2], "--out", str(out), "--qlsa-eps", "-1"]) == 2  # typed error, exit 2
+    capsys.readouterr()
+    assert qsvt_degree.main([*argv[:-2], "--out", str(out), "--eps", "-1"]) == 2  # old spelling: one more release
+    err = capsys.readouterr().err
+    assert "warning: --eps is deprecated" in err and "use --qlsa-eps" in err and "--qlsa-eps must be in" in err
+
+
+def test_quick_preset_and_explicit_options():
+    from qnewton.cli import build_parser
+    from qnewton.cli._options import config_from_args
+
+    quick = QSVTDegreeConfig.quick()
+    assert quick.block_size == 16 and quick.blocks == (0,) and quick.angle_cap == 301
+    assert QSVTDegreeConfig.quick(angle_cap=101).angle_cap == 101
+    parser = build_parser()
+    args = parser.parse_args(["qsvt-degree", "--kappas", "3", "--no-hessian"])
+    cfg = config_from_args(QSVTDegreeConfig, args, args._parser)
+    assert cfg.kappas == (3.0,) and cfg.hessian is False and cfg.eps_values == QSVTDegreeConfig().eps_values
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"eps_values": (0.0,)}, "eps_values"), ({"kappas": (0.5,)}, "kappas"), ({"block_size": 512}, "block_size"),
      ({"blocks": (4,)}, "blocks"), ({"angle_solver": "x"}, "angle_solver"), ({"kappas": ()}, "kappas"),
-     ({"prune_ratios": (1.5,)}, "prune_ratios"), ({"circuit_eps": 0.0}, "circuit_eps")],
+     ({"prune_ratios": (1.5,)}, "prune_ratios"), ({"circuit_eps": 0.0}, "circuit_eps"),
+     ({"angle_cap": 0}, "angle_cap"), ({"max_abs": 1.0}, "max_abs"), ({"shifts": (-1.0,)}, "shifts"),
+     ({"warmup_steps": -1}, "warmup_steps")],
 )  # fmt: skip
 def test_bad_config(kwargs, match):
     from qnewton.errors import InvalidArgumentError

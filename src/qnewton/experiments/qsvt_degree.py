@@ -41,7 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from .._config import Checked, option
 from ..errors import ConvergenceError, InvalidArgumentError, MissingDependencyError, QNewtonError
+from . import _fields as F
 from ._common import fmt, new_figure
 from ._run import RunDir
 
@@ -50,78 +52,98 @@ __all__ = ["QSVTDegreeConfig", "degree_table", "hessian_block_solves", "run_qsvt
 _COMPARE = ("jennings-v1", "costa2022", "costa2023-measured", "dalzell2024")
 
 
-@dataclass(frozen=True)
-class QSVTDegreeConfig:
-    """Settings of :func:`run_qsvt_degree`.
+def _in(lo: float, hi: float, lo_open: bool = False) -> Any:
+    """A check: a finite number in [lo, hi] (or (lo, hi])."""
 
-    Attributes:
-        kappas: condition numbers of the degree table (2 .. 1e4).
-        eps_values: precisions (relative error of the solution): the circuit's default 1e-3, and
-            1e-2, 1e-6 and the Q-Newton paper's 1e-12.
-        angle_cap: largest degree whose QSP phases are computed (above: bound only).
-        max_abs: bound on |f| of the QSP polynomial (the circuit's default 0.9).
-        angle_solver: ``"newton"`` (default: converges in a few iterations or fails fast), ``"auto"``,
-            ``"fpi"`` or ``"lbfgs"`` (see the circuit solver).
-        hessian: run part 2 (real Hessian blocks).
-        block_size: size of the diagonal blocks of the fc1 Hessian (<= 256, the circuit's limit).
-        blocks: which diagonal blocks (0-based).
-        prune_ratios: oracle sparsity d / N of the symmetric pruning (1.0 = not pruned).
-        shifts: regularizations H + shift I (0.05: the Newton eps of the repo's experiments).
-        circuit_eps: precision of the circuit solves.
-        warmup_steps, batch_size, sgd_lr, hidden, seed: the DNN and its SGD warm-up on digits.
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ok = ok and (v > lo if lo_open else v >= lo) and v <= hi
+        return None if ok else f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+    return check
+
+
+def _int_in(lo: int, hi: int) -> Any:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+        return None if ok else f"must be an integer in [{lo}, {hi}]"
+
+    return check
+
+
+@dataclass(frozen=True)
+class QSVTDegreeConfig(Checked):
+    """Settings of :func:`run_qsvt_degree` (every field validated at construction).
+
+    Part 1 (degrees): ``kappas`` x ``eps_values``, phases computed up to ``angle_cap``. Part 2
+    (``hessian``): the paper's DNN on digits after ``warmup_steps`` SGD steps, the diagonal
+    ``block_size`` blocks ``blocks`` of its fc1 Hessian, pruned to ``prune_ratios`` and regularized
+    by ``shifts``, solved by the circuit at ``circuit_eps``. :meth:`quick` gives a run of seconds.
     """
 
-    kappas: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4)
-    eps_values: tuple[float, ...] = (1e-2, 1e-3, 1e-6, 1e-12)
-    angle_cap: int = 1501
-    max_abs: float = 0.9
-    angle_solver: str = "newton"
-    hessian: bool = True
-    block_size: int = 256
-    blocks: tuple[int, ...] = (0, 1, 2, 3)
-    prune_ratios: tuple[float, ...] = (1.0, 0.4)
-    shifts: tuple[float, ...] = (0.05, 1e-2, 1e-3)
-    circuit_eps: float = 1e-3
-    warmup_steps: int = 20
-    batch_size: int = 256
-    sgd_lr: float = 0.1
-    hidden: tuple[int, ...] = (16, 16)
-    seed: int = 0
+    kappas: tuple[float, ...] = option(
+        (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4),
+        "condition numbers of the degree table",
+        check=_in(1.0, 1e12),
+    )
+    eps_values: tuple[float, ...] = option(
+        (1e-2, 1e-3, 1e-6, 1e-12),
+        "QLSA precisions (relative error of the solution) of the degree table (the circuit's default 1e-3, the "
+        "Q-Newton paper's 1e-12)",
+        check=_in(0.0, 0.5, lo_open=True),
+        flag="--qlsa-eps",
+        aliases={"--eps": "--eps is the regularization in every other command; the precision is --qlsa-eps"},
+    )
+    angle_cap: int = option(
+        1501, "largest degree whose QSP phases are computed (above it: the bound only)", check=_int_in(1, 100_001)
+    )
+    max_abs: float = option(0.9, "bound on |f| of the QSP polynomial (the circuit's default)", check="open-unit")
+    angle_solver: str = option(
+        "newton",
+        "QSP phase finder: newton (converges in a few iterations or fails fast), auto, fpi or lbfgs",
+        choices=("newton", "auto", "fpi", "lbfgs"),
+    )
+    hessian: bool = option(True, "part 2: the circuit on real Hessian blocks (needs qnewton[quantum])")
+    block_size: int = option(256, "size of the diagonal blocks of the fc1 Hessian (the circuit simulates N <= 256)",
+                             check=_int_in(2, 256))  # fmt: skip
+    blocks: tuple[int, ...] = option((0, 1, 2, 3), "which diagonal blocks of fc1 (0-based)", check="count")
+    prune_ratios: tuple[float, ...] = option(
+        (1.0, 0.4), "oracle sparsity d/N of the symmetric pruning (1: not pruned)", check="fraction"
+    )
+    shifts: tuple[float, ...] = option(
+        (0.05, 1e-2, 1e-3), "regularizations H + shift I of the blocks (0.05: the experiments' eps)",
+        check=_in(0.0, 1e6, lo_open=True),
+    )  # fmt: skip
+    circuit_eps: float = option(1e-3, "precision of the circuit solves", check=_in(0.0, 0.5, lo_open=True))
+    warmup_steps: int = option(20, "SGD steps before the Hessian is taken", check=_int_in(0, 10**6))
+    batch_size: int = option(256, "batch of the warm-up and of the Hessian", check=_int_in(1, 10**6))
+    sgd_lr: float = option(0.1, "SGD learning rate of the warm-up", check="positive")
+    hidden: tuple[int, ...] = option((16, 16), "hidden widths of the DNN (64-16-16-10 on digits)", check="natural")
+    seed: int = F.seed()
 
     def __post_init__(self) -> None:
-        from .._validation import check_int_range
-
-        def floats(name: str, lo: float, hi: float, lo_open: bool) -> None:
-            vals = getattr(self, name)
-            if not vals:
-                raise InvalidArgumentError(f"`{name}` is empty; pass at least one value.")
-            for v in vals:
-                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                ok = ok and (v > lo if lo_open else v >= lo) and v <= hi
-                if not ok:
-                    raise InvalidArgumentError(f"`{name}` values must be in {'(' if lo_open else '['}{lo:g}, {hi:g}], "
-                                               f"got {v!r}.")  # fmt: skip
-
-        floats("kappas", 1.0, 1e12, False)
-        floats("eps_values", 0.0, 0.5, True)
-        floats("prune_ratios", 0.0, 1.0, True)
-        floats("shifts", 0.0, 1e6, True)
-        if not (isinstance(self.circuit_eps, (int, float)) and 0 < self.circuit_eps <= 0.5):
-            raise InvalidArgumentError(f"`circuit_eps` must be in (0, 0.5], got {self.circuit_eps!r}.")
-        if not (isinstance(self.max_abs, (int, float)) and 0 < self.max_abs < 1):
-            raise InvalidArgumentError(f"`max_abs` must be in (0, 1), got {self.max_abs!r}.")
-        if self.angle_solver not in ("newton", "auto", "fpi", "lbfgs"):
-            raise InvalidArgumentError(
-                f"`angle_solver` must be 'newton', 'auto', 'fpi' or 'lbfgs', got {self.angle_solver!r}."
-            )
-        check_int_range(self.angle_cap, "angle_cap", 1, 100_001)
-        check_int_range(self.block_size, "block_size", 2, 256, "The circuit simulates N <= 256.")
+        super().__post_init__()
+        for name in ("kappas", "eps_values", "prune_ratios", "shifts", "blocks"):
+            if not getattr(self, name):
+                raise InvalidArgumentError(f"`{name}` is empty; pass at least one value.", argument=name)
         n_fc1 = 64 * (self.hidden[0] if self.hidden else 10)
         nb = n_fc1 // self.block_size
         for b in self.blocks:
-            check_int_range(b, "blocks", 0, nb - 1, f"fc1 has {n_fc1} weights: {nb} blocks of {self.block_size}.")
-        check_int_range(self.warmup_steps, "warmup_steps", 0, 10**6)
-        check_int_range(self.batch_size, "batch_size", 1, 10**6)
+            if b >= nb:
+                raise InvalidArgumentError(
+                    f"`blocks` must be in [0, {nb - 1}]: fc1 has {n_fc1} weights, {nb} blocks of `block_size` "
+                    f"{self.block_size}; got {b}.",
+                    argument="blocks",
+                )
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> QSVTDegreeConfig:
+        """A run of seconds: three kappas, two precisions, one 16 x 16 block."""
+        base: dict[str, Any] = dict(
+            kappas=(2.0, 10.0, 1e4), eps_values=(1e-2, 1e-3), angle_cap=301, blocks=(0,), block_size=16,
+            prune_ratios=(1.0,), shifts=(0.05,), warmup_steps=2,
+        )  # fmt: skip
+        return cls(**{**base, **overrides})
 
 
 # --- part 1: degrees ----------------------------------------------------------------------------
