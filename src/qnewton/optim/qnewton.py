@@ -38,6 +38,7 @@ from .._validation import check_int_range, check_positive
 from ..cost import ClassicalCostModel, QuantumCostModel
 from ..cost.classical import Calibration
 from ..curvature import CurvatureConfig, LossProblem, loss_and_gradient
+from ..curvature.kfac import KFACConfig, KFACState, kfac_blocks
 from ..curvature.lazy import CurvatureBlock, curvature_blocks
 from ..errors import InvalidArgumentError, NonFiniteError, SkippedStepWarning
 from ..routes import CGConfig, QuantumRouteConfig
@@ -111,7 +112,7 @@ def _scheduler_config(
     if pruning not in ("symmetric", "rows"):
         raise InvalidArgumentError(f"`pruning` must be 'symmetric' or 'rows', got {pruning!r}.")
     if routes is None:
-        routes = ("cholesky", "cg", "woodbury", "qlsa" if pruning == "symmetric" else "qlsa-rows")
+        routes = ("cholesky", "cg", "woodbury", "qlsa" if pruning == "symmetric" else "qlsa-rows", "kron-eig")
     elif pruning == "rows":
         raise InvalidArgumentError("`pruning='rows'` selects the quantum route; with `routes=` name 'qlsa-rows' there.")
     return SchedulerConfig(
@@ -147,9 +148,13 @@ class QNewton(torch.optim.Optimizer):
             not move Newton's fixed point g = 0, only the path (the paper: 1.0 for the DNN).
         sgd_steps, sgd_lr, sgd_momentum: the early SGD phase: the first ``sgd_steps`` steps are SGD.
         curvature: ``"hessian"`` (exact blocks), ``"ggn"`` (generalized Gauss-Newton J^T H_f J,
-            positive semidefinite; needs ``criterion=``) or ``"fisher"`` (empirical Fisher). Blocks are
-            lazy: a route forms only what it needs (products, an exact low-rank factor, or the dense
-            block).
+            positive semidefinite; needs ``criterion=``), ``"fisher"`` (empirical Fisher) or ``"kfac"``
+            (Kronecker-factored A ⊗ G per Linear layer, Martens and Grosse 2015, solved exactly by the
+            ``kron-eig`` route; options in ``kfac``). Blocks are lazy: a route forms only what it needs
+            (products, an exact low-rank factor, or the dense block).
+        kfac: a :class:`~qnewton.curvature.kfac.KFACConfig` for ``curvature="kfac"`` (which Fisher,
+            running-average decay, factor update interval, what blocks K-FAC does not cover take).
+            The running factors are part of :meth:`state_dict`.
         curvature_batch_size: compute the curvature on the first samples of each batch only.
         blocks: ``"layerwise"`` (one block per parameter tensor), ``"full"``, ``"module"``, or a
             mapping ``{name: [parameter names or patterns]}``.
@@ -209,7 +214,8 @@ class QNewton(torch.optim.Optimizer):
         sgd_steps: int = 0,
         sgd_lr: float = 0.1,
         sgd_momentum: float = 0.0,
-        curvature: Literal["hessian", "ggn", "fisher"] = "hessian",
+        curvature: Literal["hessian", "ggn", "fisher", "kfac"] = "hessian",
+        kfac: KFACConfig | None = None,
         curvature_batch_size: int | None = None,
         blocks: Any = "layerwise",
         policy: str = "hybrid",
@@ -237,8 +243,14 @@ class QNewton(torch.optim.Optimizer):
         if not 0.0 <= float(sgd_momentum) < 1.0:
             raise InvalidArgumentError(f"`sgd_momentum` must be in [0, 1), got {sgd_momentum!r}.")
         check_int_range(sgd_steps, "sgd_steps", 0, 2**62)
-        if curvature not in ("hessian", "ggn", "fisher"):
-            raise InvalidArgumentError(f"`curvature` must be 'hessian', 'ggn' or 'fisher', got {curvature!r}.")
+        if curvature not in ("hessian", "ggn", "fisher", "kfac"):
+            raise InvalidArgumentError(
+                f"`curvature` must be 'hessian', 'ggn', 'fisher' or 'kfac', got {curvature!r}."
+            )
+        if kfac is not None and not isinstance(kfac, KFACConfig):
+            raise InvalidArgumentError(f"`kfac` must be a KFACConfig, got {type(kfac).__name__}.")
+        if kfac is not None and curvature != "kfac":
+            raise InvalidArgumentError("`kfac=` options need curvature='kfac'.")
         if on_nonfinite not in ("raise", "skip"):
             raise InvalidArgumentError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}.")
         if max_update_norm is not None:
@@ -272,6 +284,8 @@ class QNewton(torch.optim.Optimizer):
                 )
         self.problem = problem
         self.curvature = curvature
+        self.kfac_state = KFACState(kfac) if curvature == "kfac" else None
+        self._first_order_why: dict[str, str] = {}
         self.curvature_config = curvature_config or CurvatureConfig(curvature_batch_size=curvature_batch_size)
         if curvature_batch_size is not None and curvature_config is not None:
             self.curvature_config = replace(curvature_config, curvature_batch_size=curvature_batch_size)
@@ -408,6 +422,7 @@ class QNewton(torch.optim.Optimizer):
         for name, p, grad in first_order:
             if not torch.isfinite(grad).all():
                 raise NonFiniteError(f"the gradient of {name!r} has NaN/Inf entries.")
+            why = self._first_order_why.get(name, "no curvature block (in no block, or larger than max_block_size)")
             records.append(
                 DecisionRecord(
                     step=self.step_count,
@@ -415,8 +430,7 @@ class QNewton(torch.optim.Optimizer):
                     n=p.numel(),
                     policy=self.scheduler.config.policy,
                     route="first-order",
-                    reason="no curvature block (in no block, or larger than max_block_size): "
-                    f"gradient step with sgd_lr={self.sgd_lr}",
+                    reason=f"{why}: gradient step with sgd_lr={self.sgd_lr}",
                     eps=0.0,
                     update_norm=float(grad.norm()),
                 )
@@ -487,6 +501,8 @@ class QNewton(torch.optim.Optimizer):
         """Loss, one :data:`BlockItem` (name, params, ParamBlock or None, gradient, lazy curvature
         block) per block, and the (name, parameter, gradient) of the parameters that take a
         first-order step. Nothing of size n x n is formed here: routes ask the blocks for it."""
+        if batch is not None and self.kfac_state is not None:
+            return self._kfac_curvature(batch)
         if batch is not None:
             assert self.problem is not None
             kind = {"hessian": "hessian", "ggn": "ggn", "fisher": "empirical_fisher"}[self.curvature]
@@ -512,6 +528,27 @@ class QNewton(torch.optim.Optimizer):
         spec = self.blocks if isinstance(self.blocks, str) else ""
         loss, blocks = closure_blocks(closure, self._params, [n for n, _ in named], spec)
         return loss, [(name, ps, None, g, blk) for name, ps, g, blk in blocks], []
+
+    def _kfac_curvature(self, batch) -> tuple[torch.Tensor, list[BlockItem], list[tuple[str, Any, Any]]]:
+        """K-FAC blocks (and the uncovered blocks' curvature or first-order steps), factors updated
+        every ``update_interval`` steps into the running averages of ``kfac_state``."""
+        assert self.problem is not None and self.kfac_state is not None
+        res, fo_blocks = kfac_blocks(
+            self.problem, batch, self.blocks, state=self.kfac_state, config=self.curvature_config
+        )
+        items: list[BlockItem] = [
+            (blk.name, [self.problem.params[n] for n in blk.block.param_names], blk.block, res.grads[blk.name], blk)
+            for blk in res
+        ]
+        self._first_order_why = {}
+        names = list(self._first_order)
+        for b in self.blocks:
+            if b.name in fo_blocks:
+                for n in b.param_names:
+                    names.append(n)
+                    self._first_order_why[n] = fo_blocks[b.name]
+        first_order = [(n, self.problem.params[n], res.param_grads[n]) for n in names]
+        return res.loss, items, first_order
 
     def _route_blocks(self, items: list[BlockItem]) -> tuple[list[torch.Tensor], list[DecisionRecord]]:
         """Price, route and solve every block (in order); the Newton directions and the records."""
@@ -567,6 +604,8 @@ class QNewton(torch.optim.Optimizer):
             "classical_calibration": calibration,
             "routes": self.scheduler.state_dict(),
         }
+        if self.kfac_state is not None:
+            state["qnewton"]["kfac"] = self.kfac_state.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -579,6 +618,8 @@ class QNewton(torch.optim.Optimizer):
         self.decisions = [DecisionRecord.from_dict(d) for d in extra["decisions"]]
         self.history = list(extra["history"])
         self.scheduler.load_state_dict(extra.get("routes", {}))
+        if self.kfac_state is not None and extra.get("kfac") is not None:
+            self.kfac_state.load_state_dict(extra["kfac"])
         cal = extra.get("classical_calibration")
         model = self.scheduler.config.classical_cost
         if cal is not None and model is not None and model.c is None:
