@@ -27,8 +27,10 @@ input column, and the block's variables (weight row-major, then bias) are a perm
 
 **Sequences** (inputs (B, T, in), the transformers' Linear layers): K-FAC "expand" (Eschenhagen et
 al., NeurIPS 2023): the positions are extra samples, A = mean over the B T positions of a a^T and
-G = (1/M) sum over positions of g g^T, with M the number of loss terms (tokens with a label; B for a
-per-sample loss) and g the gradient of the *sum* of the sampled losses. For one sample and one
+G = (1/M) sum over positions of g g^T, with M the number of loss terms (tokens with a label; the B C
+squared errors of ``nn.MSELoss``; B for any other per-sample loss) and g the gradient of the *sum*
+of the sampled losses. With this M the expectation of the empirical and of the sampled Fisher is
+the GGN (the convention of curvlinops, against which the tests check). For one sample and one
 position this is exact: the GGN / Fisher of a single Linear layer on one input is A ⊗ G.
 
 **Running averages and update interval** (what kfac-pytorch users expect): every
@@ -163,8 +165,11 @@ def _linear_like(mod: nn.Module) -> tuple[Layout, int, int] | None:
     if isinstance(mod, nn.Linear):
         return "out-in", int(mod.in_features), int(mod.out_features)
     w = getattr(mod, "weight", None)
-    if type(mod).__name__ == "Conv1D" and isinstance(w, torch.Tensor) and w.ndim == 2 and w.shape[1] == getattr(
-        mod, "nf", None
+    if (
+        type(mod).__name__ == "Conv1D"
+        and isinstance(w, torch.Tensor)
+        and w.ndim == 2
+        and w.shape[1] == getattr(mod, "nf", None)
     ):
         return "in-out", int(w.shape[0]), int(w.shape[1])
     return None
@@ -454,7 +459,9 @@ class KFACState:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.factors = {str(m): {k: torch.as_tensor(v).clone() for k, v in f.items()} for m, f in state["factors"].items()}
+        self.factors = {
+            str(m): {k: torch.as_tensor(v).clone() for k, v in f.items()} for m, f in state["factors"].items()
+        }
         self.versions = {str(k): int(v) for k, v in state.get("versions", {}).items()}
         self.calls = int(state.get("calls", 0))
         self.updates = int(state.get("updates", 0))
@@ -484,9 +491,9 @@ def _sample_targets(criterion: Any, f: torch.Tensor, targets: Any, gen: torch.Ge
         keep = targets == criterion.ignore_index
         return torch.where(keep, targets, draw.to(targets.dtype))
     if isinstance(criterion, nn.MSELoss):
-        c = f[0].numel()
+        # each entry's (f - y)^2 is the negative log-likelihood of a Gaussian of variance 1/2
         noise = torch.randn(f.shape, generator=gen, dtype=f.dtype, device=f.device)
-        return f + noise * math.sqrt(c / 2.0)
+        return f + noise * math.sqrt(0.5)
     raise InvalidArgumentError(
         f"KFACConfig(fisher='mc') samples targets from the model's predictive distribution, which is known for "
         f"nn.CrossEntropyLoss, nn.MSELoss and criteria with a `sample_targets(outputs, targets, generator)` "
@@ -503,6 +510,8 @@ def _num_terms(criterion: Any, f: torch.Tensor, targets: Any, b: int) -> int:
     if isinstance(criterion, nn.CrossEntropyLoss) and isinstance(targets, torch.Tensor):
         if not targets.is_floating_point():
             return max(1, int((targets != criterion.ignore_index).sum()))
+    if isinstance(criterion, nn.MSELoss):
+        return max(1, f.numel())  # every squared error is a loss term (curvlinops' convention)
     return b
 
 
@@ -572,10 +581,12 @@ def _factor_pass(
         if want_grads:
             grads = _grad_dict(params, torch.autograd.grad(loss, pvals, retain_graph=True, allow_unused=True))
         gen = state.generator(f.device)
-        for s in range(cfg.mc_samples):
-            y_hat = _sample_targets(problem.criterion, f, targets, gen)
-            loss_hat = problem.criterion(f, y_hat)
-            out = torch.autograd.grad(loss_hat, zs, retain_graph=s + 1 < cfg.mc_samples, allow_unused=True)
+        criterion = problem.criterion
+        assert criterion is not None
+        for draw in range(cfg.mc_samples):
+            y_hat = _sample_targets(criterion, f, targets, gen)
+            loss_hat = criterion(f, y_hat)
+            out = torch.autograd.grad(loss_hat, zs, retain_graph=draw + 1 < cfg.mc_samples, allow_unused=True)
             deltas.append(list(out))
         weight = float(M) / cfg.mc_samples
     else:  # type-2: every column of the output Hessian's square root
@@ -599,18 +610,18 @@ def _factor_pass(
     new: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     i = 0
     for m in used:
-        s = modules[m]
+        site = modules[m]
         calls = len(seen[m])
-        a = torch.cat([inp.reshape(-1, s.n_in) for inp, _ in seen[m]])
-        if s.has_bias:
+        a = torch.cat([inp.reshape(-1, site.n_in) for inp, _ in seen[m]])
+        if site.has_bias:
             a = torch.cat([a, torch.ones_like(a[:, :1])], 1)
         A = a.T @ a / a.shape[0]
-        G = torch.zeros((s.n_out, s.n_out), dtype=a.dtype, device=a.device)
+        G = torch.zeros((site.n_out, site.n_out), dtype=a.dtype, device=a.device)
         ok = False
         for d in deltas:
-            parts = [d[i + j] for j in range(calls) if d[i + j] is not None]
+            parts = [t for t in d[i : i + calls] if t is not None]
             if parts:
-                g = torch.cat([p.reshape(-1, s.n_out) for p in parts])
+                g = torch.cat([p.reshape(-1, site.n_out) for p in parts])
                 G += g.T @ g
                 ok = True
         i += calls
@@ -669,13 +680,12 @@ def kfac_blocks(
     cbatch, bc = sub_batch(problem, batch, b, config)
     due = state.due() or any(s.module_name not in state.factors for s in sites.values())
     state.calls += 1
-    grads_done = False
     module_reasons: dict[str, str] = {}
-    if due and sites and bc == b:
+    new: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    pgrads: dict[str, torch.Tensor] | None = None
+    if due and sites and bc == b:  # one forward for the loss, the gradient and the factors
         loss, pgrads, new, module_reasons = _factor_pass(problem, batch, sites, cfg, state, want_grads=True)
-        assert pgrads is not None
-        grads_done = True
-    if not grads_done:
+    if pgrads is None:
         loss, pgrads, _ = loss_and_gradient_pass(problem, batch)
         if due and sites:
             _, _, new, module_reasons = _factor_pass(problem, cbatch, sites, cfg, state, want_grads=False)

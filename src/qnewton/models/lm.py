@@ -172,8 +172,8 @@ def _build_config(cls, defaults: dict[str, Any], overrides: dict[str, Any], fami
             f"accepted names (a typo would otherwise be ignored silently)."
         )
     kw = {**defaults, **overrides}
-    hidden = kw.get("hidden_size", kw.get("n_embd"))
-    heads = kw.get("num_attention_heads", kw.get("n_head"))
+    hidden = int(kw["hidden_size"] if "hidden_size" in kw else kw["n_embd"])
+    heads = int(kw["num_attention_heads"] if "num_attention_heads" in kw else kw["n_head"])
     if hidden % heads:
         raise InvalidArgumentError(f"`hidden_size` ({hidden}) must be a multiple of `num_attention_heads` ({heads}).")
     kv = kw.get("num_key_value_heads")

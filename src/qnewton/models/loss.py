@@ -235,9 +235,9 @@ class TokenCrossEntropy(nn.Module):
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         lg, lb = self._aligned(logits, labels)
-        return F.cross_entropy(
-            lg.reshape(-1, lg.shape[-1]).float(), lb.reshape(-1).long(), ignore_index=self.ignore_index
-        )
+        if lg.dtype not in (torch.float32, torch.float64):  # half precision: the loss in float32
+            lg = lg.float()
+        return F.cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1).long(), ignore_index=self.ignore_index)
 
     def num_terms(self, logits: torch.Tensor, labels: torch.Tensor) -> int:
         """Tokens with a label (the mean's denominator)."""

@@ -41,7 +41,7 @@ from ..curvature import CurvatureConfig, LossProblem, loss_and_gradient
 from ..curvature.kfac import KFACConfig, KFACState, kfac_blocks
 from ..curvature.lazy import CurvatureBlock, curvature_blocks
 from ..errors import InvalidArgumentError, NonFiniteError, SkippedStepWarning
-from ..routes import CGConfig, QuantumRouteConfig
+from ..routes import CGConfig, KronEigConfig, QuantumRouteConfig
 from ..scheduler import (
     BlockTask,
     DecisionRecord,
@@ -76,6 +76,7 @@ _SCHEDULER_SHORTCUTS: dict[str, Any] = {
     "pruned_indefinite": "shift",
     "cg_tol": 1e-3,
     "quote_all": False,
+    "kron_damping": "exact",
     "seed": 0,
 }
 
@@ -97,6 +98,7 @@ def _scheduler_config(
     cg_tol: float,
     quote_all: bool,
     seed: int,
+    kron_damping: str = "exact",
 ) -> SchedulerConfig:
     """The SchedulerConfig the optimizer's shortcut arguments describe (validated by the configs)."""
     if isinstance(sparsity, SparsitySpec):
@@ -123,6 +125,7 @@ def _scheduler_config(
         classical_cost=classical_cost,
         cg=CGConfig(tol=cg_tol),
         quote_all=quote_all,
+        kron=KronEigConfig(damping=kron_damping),  # type: ignore[arg-type]
         quantum=QuantumRouteConfig(
             sparsity=spec,
             kappa_method=kappa_method,
@@ -174,6 +177,9 @@ class QNewton(torch.optim.Optimizer):
             code's row-pruned baseline ``qlsa-rows`` as the quantum route).
         pruned_indefinite: see :class:`~qnewton.routes.QuantumRouteConfig`.
         cg_tol: relative residual of the ``cg`` route.
+        kron_damping: the ``kron-eig`` route's damping of a K-FAC block: ``"exact"`` ((A ⊗ G + eps I)
+            x = g exactly) or ``"factored"`` ((A + pi sqrt(eps) I) ⊗ (G + sqrt(eps)/pi I), Martens and
+            Grosse's approximation).
         quote_all: quote every route for every block, whatever the policy (for reports; the quantum
             quote costs a pruning and a kappa estimate per block).
         max_update_norm: if set, a block's Newton step is scaled down to at most this norm.
@@ -229,6 +235,7 @@ class QNewton(torch.optim.Optimizer):
         pruning: Literal["symmetric", "rows"] = "symmetric",
         pruned_indefinite: Literal["shift", "solve"] = "shift",
         cg_tol: float = 1e-3,
+        kron_damping: Literal["exact", "factored"] = "exact",
         quote_all: bool = False,
         max_update_norm: float | None = None,
         max_block_size: int | None = None,
@@ -316,6 +323,7 @@ class QNewton(torch.optim.Optimizer):
             "sparsity": sparsity, "kappa_method": kappa_method, "classical_cost": classical_cost,
             "quantum_cost": quantum_cost, "quantum_solver": quantum_solver, "pruning": pruning,
             "pruned_indefinite": pruned_indefinite, "cg_tol": cg_tol, "quote_all": quote_all, "seed": seed,
+            "kron_damping": kron_damping,
         }  # fmt: skip
         if scheduler is not None:
             clash = [k for k, v in given.items() if v is not _SCHEDULER_SHORTCUTS[k] and v != _SCHEDULER_SHORTCUTS[k]]

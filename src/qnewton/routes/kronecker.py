@@ -97,9 +97,7 @@ class KronEigRoute:
     def quote(self, system: BlockSystem) -> Quote:
         blk = system.curvature
         if not isinstance(blk, KFACBlock):
-            return Quote.decline(
-                self.name, self.kind, f"not a Kronecker-factored (K-FAC) block (a {blk.kind!r} block)"
-            )
+            return Quote.decline(self.name, self.kind, f"not a Kronecker-factored (K-FAC) block (a {blk.kind!r} block)")
         dt = self._dtype(blk)
         p, q = blk.shape_pq
         cached = blk.eigh_cached(dt)
