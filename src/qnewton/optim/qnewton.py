@@ -186,7 +186,10 @@ class QNewton(torch.optim.Optimizer):
         max_block_size: blocks with more variables than this get no curvature; their parameters
             (and any parameter in no block) take a plain gradient step with ``sgd_lr``, logged as
             route ``"first-order"``. For models whose embedding tables are too large for a dense
-            block (needs ``model=``/``problem=``).
+            block (needs ``model=``/``problem=``). The gradient steps are applied after the line
+            search, which judges the Newton directions alone.
+        first_order_momentum: heavy-ball momentum of those gradient steps in the Newton phase (0:
+            plain gradient steps); its buffers are the optimizer's state.
         line_search: backtracking (Armijo) line search on the step's own batch: try the step sizes
             lr, lr/2, lr/4, ... (at most 12) until the loss decreases by at least 1e-4 x the
             predicted decrease g.d; costs one forward pass per try (measured, logged in
@@ -240,6 +243,7 @@ class QNewton(torch.optim.Optimizer):
         max_update_norm: float | None = None,
         max_block_size: int | None = None,
         line_search: bool = False,
+        first_order_momentum: float = 0.0,
         on_nonfinite: Literal["raise", "skip"] = "raise",
         seed: int = 0,
         scheduler: SchedulerConfig | None = None,
@@ -249,11 +253,11 @@ class QNewton(torch.optim.Optimizer):
         check_positive(sgd_lr, "sgd_lr")
         if not 0.0 <= float(sgd_momentum) < 1.0:
             raise InvalidArgumentError(f"`sgd_momentum` must be in [0, 1), got {sgd_momentum!r}.")
+        if not 0.0 <= float(first_order_momentum) < 1.0:
+            raise InvalidArgumentError(f"`first_order_momentum` must be in [0, 1), got {first_order_momentum!r}.")
         check_int_range(sgd_steps, "sgd_steps", 0, 2**62)
         if curvature not in ("hessian", "ggn", "fisher", "kfac"):
-            raise InvalidArgumentError(
-                f"`curvature` must be 'hessian', 'ggn', 'fisher' or 'kfac', got {curvature!r}."
-            )
+            raise InvalidArgumentError(f"`curvature` must be 'hessian', 'ggn', 'fisher' or 'kfac', got {curvature!r}.")
         if kfac is not None and not isinstance(kfac, KFACConfig):
             raise InvalidArgumentError(f"`kfac` must be a KFACConfig, got {type(kfac).__name__}.")
         if kfac is not None and curvature != "kfac":
@@ -315,6 +319,7 @@ class QNewton(torch.optim.Optimizer):
         self.sgd_steps = int(sgd_steps)
         self.sgd_lr = float(sgd_lr)
         self.sgd_momentum = float(sgd_momentum)
+        self.first_order_momentum = float(first_order_momentum)
         self.max_update_norm = max_update_norm
         self.line_search = bool(line_search)
         self.on_nonfinite = on_nonfinite
@@ -446,12 +451,18 @@ class QNewton(torch.optim.Optimizer):
         lr = self.param_groups[0]["lr"]
         ls_info: dict[str, Any] = {}
         with torch.no_grad():  # applied only once every block has succeeded
-            for _name, p, grad in first_order:
-                p.add_(grad.to(p.dtype), alpha=-self.sgd_lr)
-            if self.line_search:
+            if self.line_search:  # on the Newton directions alone, from the step's own loss
                 lr, ls_info = self._backtrack(closure, batch, loss, items, directions, lr)
             for item, direction in zip(items, directions):
                 self._apply(item, direction, lr)
+            for _name, p, grad in first_order:  # then the gradient steps, whatever the line search chose
+                d = grad.to(p.dtype)
+                if self.first_order_momentum:
+                    buf = self.state[p].get("first_order_buffer")
+                    buf = d.clone() if buf is None else buf.mul_(self.first_order_momentum).add_(d)
+                    self.state[p]["first_order_buffer"] = buf
+                    d = buf
+                p.add_(d, alpha=-self.sgd_lr)
         self.decisions.extend(records)
         solved = [r for r in records if r.kind]
         measured = {
