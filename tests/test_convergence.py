@@ -25,14 +25,14 @@ def read(path):
 
 
 def test_quick_run_reports_steps_to_sgds_last_loss(tmp_path):
-    cfg = C.quick_config(arms=("SGD", "AdamW", "Newton-KFAC"), steps=4, stop_at_target=False)
+    cfg = C.quick_config(arms=("SGD", "AdamW", "Newton-KFAC"), steps=2, eval_every=1, stop_at_target=False)
     out = C.run_convergence(cfg, tmp_path / "run", progress=False)
     for name in ("results.json", "convergence.csv", "curves.csv", "convergence.png", "report.md"):
         assert (out / name).exists(), name
     res = read(out)
     arms = res["arms"]["0"]
     sgd_curve = [e["train_loss"] for e in arms["SGD"]["evals"]]
-    assert [e["step"] for e in arms["SGD"]["evals"]] == [0, 2, 4]
+    assert [e["step"] for e in arms["SGD"]["evals"]] == [0, 1, 2]
     assert res["targets"]["0"] == sgd_curve[-1]  # SGD's training loss at its last step
     rows = {r["arm"]: r for r in res["table"]}
     sgd_steps = rows["SGD"]["steps_to_target"]
@@ -146,3 +146,10 @@ def test_gpt2_is_covered_by_kfac_and_token_cross_entropy_is_the_models_own_loss(
     lab[:, ::3] = -100
     mlm = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": lab}
     torch.testing.assert_close(TokenCrossEntropy(shift=False)(LMLogits(bert)(ids), lab), forward_loss(bert, mlm))
+
+
+def test_kfac_arm_keeps_kfac_blocks_on_the_exact_route_whatever_covers_the_rest(tmp_path):
+    cfg = C.quick_config(arms=("SGD", "Newton-KFAC"), steps=1, kfac_uncovered="ggn", stop_at_target=False)
+    res = read(C.run_convergence(cfg, tmp_path / "k", progress=False))
+    steps = res["arms"]["0"]["Newton-KFAC"]["steps"]
+    assert steps[0]["route_counts"] == {"kron-eig": 4, "cg": 5}  # c_attn, c_proj, c_fc, mlp.c_proj; wte, wpe, 3 norms

@@ -32,8 +32,9 @@ from typing import Any
 
 import torch
 
-from ..curvature.kfac import KFACConfig
+from ..curvature.kfac import KFACBlock, KFACConfig
 from ..errors import InvalidArgumentError
+from ..routes import BlockSystem, CGConfig, CGRoute, Quote
 from ._common import fmt, new_figure
 from ._run import RunDir
 from .training import ArmResult, ArmSpec, CostSettings, TrainSetup, run_arm
@@ -66,7 +67,7 @@ class ConvergenceConfig:
         newton_lr: Newton step size (with ``line_search``: the first try of the backtracking).
         ggn_eps, kfac_eps: the damping eps of (C + eps I) for the two Newton arms.
         curvature_batch_size: sequences the curvature is computed on (the first of each batch).
-        cg_tol: relative residual of the GGN arm's CG.
+        cg_tol: relative residual of CG (the GGN arm; K-FAC's uncovered blocks with "ggn"/"hessian").
         kfac_fisher, kfac_ema_decay, kfac_update_interval, kfac_uncovered: K-FAC's options
             (:class:`~qnewton.curvature.kfac.KFACConfig`).
         first_order_lr, first_order_momentum: the gradient steps (heavy ball) the Newton arms take
@@ -255,18 +256,29 @@ def arm_specs(cfg: ConvergenceConfig) -> list[ArmSpec]:
             "Newton-KFAC",
             curvature="kfac",
             kfac=kfac,
-            # K-FAC blocks: always the exact eigendecomposition solve (CG, priced lower on small
-            # blocks, would solve them only to its tolerance); uncovered blocks: Woodbury (empirical
-            # Fisher) or CG (GGN, Hessian)
+            # K-FAC blocks: always the exact eigendecomposition solve; uncovered blocks: Woodbury
+            # (empirical Fisher) or CG (GGN, Hessian)
             routes={"first-order": ("kron-eig",), "fisher": ("kron-eig", "woodbury")}.get(
-                cfg.kfac_uncovered, ("kron-eig", "cg")
+                cfg.kfac_uncovered, ("kron-eig", UncoveredCG(CGConfig(tol=cfg.cg_tol)))
             ),
             eps=cfg.kfac_eps,
             blocks="module",
+            cg_tol=cfg.cg_tol,  # CG on the uncovered blocks' GGN / Hessian
             **newton,
         ),
     }
     return [specs[a] for a in cfg.arms]
+
+
+class UncoveredCG(CGRoute):
+    """The ``cg`` route for the blocks K-FAC does not cover: it declines K-FAC blocks, which the
+    K-FAC arm solves exactly by ``kron-eig`` (CG, often priced lower on a small Kronecker block,
+    would solve them only to its tolerance)."""
+
+    def quote(self, system: BlockSystem) -> Quote:
+        if isinstance(system.curvature, KFACBlock):
+            return Quote.decline(self.name, self.kind, "K-FAC blocks take the exact kron-eig route in this arm")
+        return super().quote(system)
 
 
 def _steps_to(evals: list[dict[str, Any]], target: float) -> int | None:

@@ -47,7 +47,7 @@ class ArmSpec:
     name: str
     optimizer: Literal["sgd", "adamw", "newton"]
     policy: str = "hybrid"
-    routes: tuple[str, ...] | None = None
+    routes: tuple[Any, ...] | None = None  # route names or route objects
     lr: float = 1.0
     momentum: float = 0.0
     sgd_steps: int = 0
