@@ -399,8 +399,9 @@ def test_kfac_options_are_validated():
         KFACConfig(ema_decay=1.0)
     with pytest.raises(InvalidArgumentError):
         KFACConfig(fisher="exact")  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgumentError):
-        QNewton(mlp().parameters(), model=mlp(), criterion=nn.CrossEntropyLoss(), kfac=KFACConfig())
+    net = mlp()
+    with pytest.raises(InvalidArgumentError, match="curvature='kfac'"):
+        QNewton(net.parameters(), model=net, criterion=nn.CrossEntropyLoss(), kfac=KFACConfig())
     m = mlp()
     opt = QNewton(
         m.parameters(),

@@ -732,7 +732,7 @@ def kfac_blocks(
             why += "; the GGN needs a criterion problem, so the empirical Fisher"
         note = f"K-FAC does not cover this block ({why}); uncovered={cfg.uncovered!r}"
         if kind == "first-order":
-            first_order[blk.name] = note + ": gradient step"
+            first_order[blk.name] = note
             continue
         common: dict[str, Any] = {"config": config, "gradient": grads[blk.name]}
         fb: CurvatureBlock

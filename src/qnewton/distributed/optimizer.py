@@ -122,6 +122,11 @@ class DistributedQNewton(QNewton):
             )
         if balance not in ("classical", "measured"):
             raise InvalidArgumentError(f"`balance` must be 'classical' or 'measured', got {balance!r}.")
+        if kwargs.get("curvature") == "kfac":  # each process would keep factors of its own shard
+            raise InvalidArgumentError(
+                "curvature='kfac' is not distributed yet (the K-FAC factors are not all-reduced); use "
+                "qnewton.optim.QNewton in one process, or curvature='ggn' / 'fisher'."
+            )
         super().__init__(params, **kwargs)
         self.process_group = process_group
         self.rank = dist.get_rank(process_group)
