@@ -451,15 +451,15 @@ def _write(
         "| arm | seeds reaching target | mean steps to target | reduction vs SGD (mean; min-max) | wall s/step |",
         "|---|---|---|---|---|",
     ]
-    for arm, s in summary.items():
+    for arm, sm in summary.items():
         red = (
-            f"{fmt(100 * s['reduction_mean'] if s['reduction_mean'] is not None else None)} % "
-            f"({fmt(100 * s['reduction_min'] if s['reduction_min'] is not None else None)}-"
-            f"{fmt(100 * s['reduction_max'] if s['reduction_max'] is not None else None)} %)"
+            f"{fmt(100 * sm['reduction_mean'] if sm['reduction_mean'] is not None else None)} % "
+            f"({fmt(100 * sm['reduction_min'] if sm['reduction_min'] is not None else None)}-"
+            f"{fmt(100 * sm['reduction_max'] if sm['reduction_max'] is not None else None)} %)"
         )
         lines.append(
-            f"| {arm} | {s['reached']}/{s['seeds']} | {fmt(s['steps_to_target_mean'])} | {red} | "
-            f"{fmt(s['wall_s_per_step_mean'])} |"
+            f"| {arm} | {sm['reached']}/{sm['seeds']} | {fmt(sm['steps_to_target_mean'])} | {red} | "
+            f"{fmt(sm['wall_s_per_step_mean'])} |"
         )
     lines += [
         "",
