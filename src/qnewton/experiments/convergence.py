@@ -469,12 +469,12 @@ def _write(
         "| final train / eval loss |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        red = fmt(100 * r["reduction_vs_sgd"]) + " %" if r["reduction_vs_sgd"] is not None else "-"
+    for row in rows:
+        red = fmt(100 * row["reduction_vs_sgd"]) + " %" if row["reduction_vs_sgd"] is not None else "-"
         lines.append(
-            f"| {r['seed']} | {r['arm']} | {fmt(r['target_train_loss'], 4)} | {r['steps_run']} | "
-            f"{fmt(r['steps_to_target'])} | {red} | {fmt(r['wall_s_to_target'])} | "
-            f"{fmt(r['final_train_loss'], 4)} / {fmt(r['final_eval_loss'], 4)} |"
+            f"| {row['seed']} | {row['arm']} | {fmt(row['target_train_loss'], 4)} | {row['steps_run']} | "
+            f"{fmt(row['steps_to_target'])} | {red} | {fmt(row['wall_s_to_target'])} | "
+            f"{fmt(row['final_train_loss'], 4)} / {fmt(row['final_eval_loss'], 4)} |"
         )
     lines += ["", "![training loss](convergence.png)"]
     run.write_report("\n".join(lines))
