@@ -265,7 +265,8 @@ def test_hybrid_takes_the_cheapest_route_and_records_both_rules_and_every_quote(
     out = Scheduler(cfg).run(BlockTask(0, 0, blk.name, blk, blk.gradient))
     r = out.record
     applicable = {k: v for k, v in r.quotes.items() if v["applies"]}
-    assert set(r.quotes) == {"cholesky", "cg", "woodbury", "qlsa"}
+    assert set(r.quotes) == {"cholesky", "cg", "woodbury", "qlsa", "kron-eig"}
+    assert not r.quotes["kron-eig"]["applies"]  # K-FAC blocks only: it changes nothing for a GGN block
     assert r.route == min(applicable, key=lambda k: applicable[k]["solve_s"]) == r.route_paper
     assert r.route_end_to_end == min(applicable, key=lambda k: applicable[k]["end_to_end_s"])
     assert r.classical_cost_s == pytest.approx(1e-11 * blk.n**3) and r.kind == "classical"

@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "inspect_hessian": "the linear-algebra core on a real Hessian from the embedded data",
     "costs": "classical vs quantum cost of one block solve as kappa and d grow (paper Fig. 5)",
     "experiments": "the paper's tables and figures, one subcommand each",
+    "convergence": "Newton (GGN-CG, K-FAC) vs SGD and AdamW on transformers, steps to SGD's loss",
     "train": "train the paper's DNN with Q-Newton (distributed under torchrun)",
     "carleman": "Hessian spectra, dissipativity and Carleman-linearized gradient descent (Liu et al. 2024)",
     "qsvt_degree": "the QSVT circuit's measured query count vs the QLSA bounds",

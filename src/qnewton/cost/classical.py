@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_SIZES",
     "Calibration",
     "ClassicalCostModel",
+    "EighCostModel",
     "GemmCostModel",
     "cache_dir",
     "calibrate_classical",
@@ -49,6 +51,7 @@ __all__ = [
     "fit_cubic_constant",
     "load_calibration",
     "measure_cholesky_solve",
+    "measure_eigh",
     "measure_gemm",
     "save_calibration",
 ]
@@ -594,3 +597,91 @@ class GemmCostModel:
     def seconds(self, flops: float) -> float:
         """Predicted seconds of ``flops`` floating-point operations of GEMM-like work."""
         return float(flops) * self.seconds_per_flop
+
+
+def measure_eigh(
+    n: int,
+    backend: str = "torch",
+    dtype: str = "float64",
+    repeats: int = 3,
+    *,
+    timer: Callable[[], float] = time.perf_counter,
+    budget_s: float = 1.0,
+) -> float:
+    """Best of ``repeats`` wall-clock seconds of one symmetric eigendecomposition (``torch.linalg.eigh``)
+    of an n x n matrix (the K-FAC route's factor decompositions)."""
+    n = check_int_range(n, "n", 1, 100_000)
+    a = torch.from_numpy(_spd_matrix(n, dtype, 0))
+    torch.linalg.eigh(a)  # warm-up
+    best, spent = math.inf, 0.0
+    for _ in range(check_int_range(repeats, "repeats", 1, 1000)):
+        t0 = timer()
+        torch.linalg.eigh(a)
+        dt = timer() - t0
+        best, spent = min(best, dt), spent + dt
+        if spent > budget_s:
+            break
+    return max(best, 1e-12)
+
+
+@dataclass(frozen=True)
+class EighCostModel:
+    """Predicted seconds of a symmetric eigendecomposition of an n x n matrix: t = C n^3.
+
+    C is fitted to timed ``torch.linalg.eigh`` runs and cached like the Cholesky constant (key:
+    machine, versions, dtype, threads, ``kernel=eigh``); pass ``c`` to fix it. The ``kron-eig``
+    route prices its two factor decompositions with it. A prediction, never a measurement.
+
+    Example:
+        >>> EighCostModel(c=1e-10).seconds(100)
+        0.0001
+    """
+
+    c: float | None = None
+    dtype: str = "float64"
+    sizes: tuple[int, ...] = (128, 256, 512)
+    repeats: int = 3
+    cache: bool = True
+    cache_dir: str | os.PathLike | None = None
+    _calibration: Calibration | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.c is not None:
+            object.__setattr__(self, "c", check_positive(self.c, "c"))
+        if self.dtype not in _DTYPES:
+            raise InvalidArgumentError(f"`dtype` must be one of {', '.join(_DTYPES)}, got {self.dtype!r}.")
+        object.__setattr__(self, "sizes", tuple(check_int_range(s, "sizes", 2, 20_000) for s in self.sizes))
+
+    @property
+    def basis(self) -> str:
+        return "assumed-prediction" if self.c is not None else "calibrated-prediction"
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The timed decompositions behind C (None when ``c`` was given); measured or loaded on first use."""
+        if self.c is not None:
+            return None
+        if self._calibration is None:
+            key = calibration_key(self.dtype, "eigh")
+            cal = load_calibration(key, self.cache_dir) if self.cache else None
+            if cal is None or cal.sizes != self.sizes:
+                cal = calibrate_classical(
+                    self.sizes, self.dtype, self.repeats, backends=("torch",), measure=measure_eigh, kernel="eigh"
+                )
+                if self.cache:
+                    save_calibration(cal, self.cache_dir)
+            object.__setattr__(self, "_calibration", cal)
+        return self._calibration
+
+    @property
+    def constant(self) -> float:
+        """C in seconds per n^3."""
+        if self.c is not None:
+            return self.c
+        cal = self.calibration
+        assert cal is not None
+        return cal.c
+
+    def seconds(self, n: int) -> float:
+        """Predicted seconds of one n x n eigendecomposition."""
+        return self.constant * float(n) ** 3

@@ -63,7 +63,7 @@ __all__ = [
     "curvature_blocks",
 ]
 
-LazyKind = Literal["hessian", "ggn", "empirical_fisher"]
+LazyKind = Literal["hessian", "ggn", "empirical_fisher", "kfac"]
 
 
 def dense_budget(config: CurvatureConfig) -> int | None:

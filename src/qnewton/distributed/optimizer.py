@@ -163,6 +163,11 @@ class DistributedQNewton(QNewton):
             raise InvalidArgumentError(f"`balance` must be 'classical' or 'measured', got {balance!r}.")
         if reduce not in ("dense", "products"):
             raise InvalidArgumentError(f"`reduce` must be 'dense' or 'products', got {reduce!r}.")
+        if kwargs.get("curvature") == "kfac":  # each process would keep factors of its own shard
+            raise InvalidArgumentError(
+                "curvature='kfac' is not distributed yet (the K-FAC factors are not all-reduced); use "
+                "qnewton.optim.QNewton in one process, or curvature='ggn' / 'fisher'."
+            )
         super().__init__(params, **kwargs)
         if reduce == "products":
             cfg = self.scheduler.config

@@ -27,6 +27,8 @@ from torch import nn
 from .._config import Checked, option
 from .._validation import check_int_range
 from ..cost import ClassicalCostModel, QuantumCostModel
+from ..curvature._batch import call_model
+from ..curvature.kfac import KFACConfig
 from ..errors import InvalidArgumentError, QNewtonWarning
 from ..optim import QNewton
 from ..scheduler import SparsitySpec
@@ -37,12 +39,16 @@ __all__ = ["ArmResult", "ArmSpec", "BatchSampler", "CostSettings", "TrainSetup",
 
 @dataclass(frozen=True)
 class ArmSpec:
-    """One training arm: SGD, or Newton with a routing policy (the paper's four methods)."""
+    """One training arm: SGD, AdamW, or Newton with a routing policy (the paper's four methods).
+
+    ``curvature="kfac"`` takes its options from ``kfac`` (a :class:`~qnewton.curvature.kfac.KFACConfig`);
+    ``weight_decay`` is AdamW's; ``cg_tol`` and ``kron_damping`` go to the ``cg`` and ``kron-eig`` routes.
+    """
 
     name: str
-    optimizer: Literal["sgd", "newton"]
+    optimizer: Literal["sgd", "adamw", "newton"]
     policy: str = "hybrid"
-    routes: tuple[str, ...] | None = None
+    routes: tuple[Any, ...] | None = None  # route names or route objects
     lr: float = 1.0
     momentum: float = 0.0
     sgd_steps: int = 0
@@ -51,7 +57,7 @@ class ArmSpec:
     relative_eps: bool = False
     sparsity: float | int | None = None
     kappa_method: str = "lanczos"
-    curvature: Literal["hessian", "ggn", "fisher"] = "hessian"
+    curvature: Literal["hessian", "ggn", "fisher", "kfac"] = "hessian"
     curvature_batch_size: int | None = None
     blocks: str = "layerwise"
     quantum_solver: str = "emulated-ideal"
@@ -60,10 +66,15 @@ class ArmSpec:
     max_block_size: int | None = None
     line_search: bool = True
     quote_all: bool = False
+    weight_decay: float = 0.0
+    kfac: KFACConfig | None = None
+    cg_tol: float = 1e-3
+    kron_damping: Literal["exact", "factored"] = "exact"
+    first_order_momentum: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("sgd", "newton"):
-            raise InvalidArgumentError(f"`optimizer` must be 'sgd' or 'newton', got {self.optimizer!r}.")
+        if self.optimizer not in ("sgd", "adamw", "newton"):
+            raise InvalidArgumentError(f"`optimizer` must be 'sgd', 'adamw' or 'newton', got {self.optimizer!r}.")
 
 
 #: The paper's four methods and, beside them, Newton on the best classical route.
@@ -208,7 +219,7 @@ class TrainSetup:
             return self.forward_loss(model, batch)
         assert self.criterion is not None  # one of the two is required
         inputs, targets = batch
-        return self.criterion(model(inputs), targets)
+        return self.criterion(call_model(model, inputs), targets)  # a dict of inputs: keyword arguments
 
 
 @dataclass
@@ -270,6 +281,8 @@ def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: C
     params = [p for p in model.parameters() if p.requires_grad]
     if spec.optimizer == "sgd":
         return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum)
+    if spec.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
     classical, quantum = costs.models()
     sparsity = spec.sparsity if spec.sparsity is not None else SparsitySpec(p=0.5)
     return QNewton(
@@ -284,6 +297,7 @@ def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: C
         sgd_lr=spec.sgd_lr,
         sgd_momentum=spec.momentum,
         curvature=spec.curvature,
+        kfac=spec.kfac if spec.curvature == "kfac" else None,
         curvature_batch_size=spec.curvature_batch_size,
         blocks=spec.blocks,
         policy=spec.policy,
@@ -297,7 +311,10 @@ def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: C
         max_update_norm=spec.max_update_norm,
         max_block_size=spec.max_block_size,
         line_search=spec.line_search,
+        first_order_momentum=spec.first_order_momentum,
         quote_all=spec.quote_all,
+        cg_tol=spec.cg_tol,
+        kron_damping=spec.kron_damping,
         seed=seed,
     )
 
@@ -443,14 +460,14 @@ def run_arms(
 
 
 def _one_step(spec: ArmSpec, opt, model: nn.Module, setup: TrainSetup, batch: Any) -> dict[str, Any]:
-    if spec.optimizer == "sgd":
+    if spec.optimizer in ("sgd", "adamw"):
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = setup.loss(model, batch)
         loss.backward()
         opt.step()
         wall = time.perf_counter() - t0
-        return {"phase": "sgd", "loss": float(loss.detach()), "wall_s": wall, "model_time_s": wall}
+        return {"phase": spec.optimizer, "loss": float(loss.detach()), "wall_s": wall, "model_time_s": wall}
     loss = opt.step(batch=batch)
     h = opt.history[-1]
     wall = float(h["wall_measured_s"])

@@ -1,5 +1,5 @@
-"""Small BERT (masked LM) and Mistral (causal LM) built with ``transformers`` from a config, trained
-from scratch (random, seeded initialization); no hub access, no download, no pretrained weights.
+"""Small BERT (masked LM), Mistral and GPT-2 (causal LMs) built with ``transformers`` from a config,
+trained from scratch (random, seeded initialization); no hub access, no download, no pretrained weights.
 
 Sizes follow the paper's Table I (hidden 64, 4 layers; Sec. V-A). What Table I leaves open is
 chosen as in the full-size originals, scaled to hidden 64:
@@ -15,6 +15,12 @@ positions                  512 learned (BERT-base)   RoPE (no parameters), theta
 vocabulary                 261 (byte tokenizer)      261 (byte tokenizer), untied LM head
 dropout                    0 (see below)             0 (Mistral's default)
 =========================  ========================  ===========================================
+
+GPT-2 (the revised paper's Fig. 2 e trains a "GPT"; its Table I gives no GPT row, so the size is
+the other two's): hidden 64, 4 layers, 4 heads (head dim 16), MLP 256 (4 x hidden, GPT-2), learned
+positions (max(128, block size)), GELU ("gelu_new"), pre-LayerNorm, LM head tied to the token
+embedding as in GPT-2, byte vocabulary: 224,960 parameters with 128 positions. Its attention and
+MLP projections are transformers' ``Conv1D`` (weight stored in x out), which K-FAC covers.
 
 Dropout is off: curvature code evaluates the same loss many times (Hessian-vector products,
 per-sample gradients), and dropout would make it a different random function each time.
@@ -44,9 +50,13 @@ from ..errors import InvalidArgumentError, MissingDependencyError
 
 __all__ = [
     "BERT_DEFAULTS",
+    "GPT2_DEFAULTS",
     "MISTRAL_DEFAULTS",
+    "LMLogits",
     "bert_config",
+    "gpt2_config",
     "make_bert",
+    "make_gpt2",
     "make_mistral",
     "mistral_config",
     "require_transformers",
@@ -88,6 +98,27 @@ MISTRAL_DEFAULTS: dict[str, Any] = {
     "attention_dropout": 0.0,
     "sliding_window": None,
     "tie_word_embeddings": False,
+    "use_cache": False,
+    "pad_token_id": _TOK.pad_token_id,
+    "bos_token_id": _TOK.bos_token_id,
+    "eos_token_id": _TOK.eos_token_id,
+}
+
+#: A small GPT-2 like the paper's Table I models (hidden 64, 4 layers) with the byte vocabulary.
+GPT2_DEFAULTS: dict[str, Any] = {
+    "vocab_size": _TOK.vocab_size,
+    "n_embd": 64,
+    "n_layer": 4,
+    "n_head": 4,
+    "n_inner": 256,
+    "n_positions": 128,
+    "activation_function": "gelu_new",
+    "resid_pdrop": 0.0,
+    "embd_pdrop": 0.0,
+    "attn_pdrop": 0.0,
+    "layer_norm_epsilon": 1e-5,
+    "initializer_range": 0.02,
+    "tie_word_embeddings": True,
     "use_cache": False,
     "pad_token_id": _TOK.pad_token_id,
     "bos_token_id": _TOK.bos_token_id,
@@ -141,7 +172,8 @@ def _build_config(cls, defaults: dict[str, Any], overrides: dict[str, Any], fami
             f"accepted names (a typo would otherwise be ignored silently)."
         )
     kw = {**defaults, **overrides}
-    hidden, heads = kw["hidden_size"], kw["num_attention_heads"]
+    hidden = int(kw["hidden_size"] if "hidden_size" in kw else kw["n_embd"])
+    heads = int(kw["num_attention_heads"] if "num_attention_heads" in kw else kw["n_head"])
     if hidden % heads:
         raise InvalidArgumentError(f"`hidden_size` ({hidden}) must be a multiple of `num_attention_heads` ({heads}).")
     kv = kw.get("num_key_value_heads")
@@ -176,6 +208,17 @@ def mistral_config(**overrides: Any):
     """
     tf = require_transformers()
     return _build_config(tf.MistralConfig, MISTRAL_DEFAULTS, overrides, "Mistral")
+
+
+def gpt2_config(**overrides: Any):
+    """``GPT2Config`` of :data:`GPT2_DEFAULTS` updated by ``overrides`` (GPT2Config field names:
+    ``n_embd``, ``n_layer``, ``n_head``, ``n_inner``, ``n_positions``, ...).
+
+    Raises:
+        MissingDependencyError: no transformers. InvalidArgumentError: as :func:`bert_config`.
+    """
+    tf = require_transformers()
+    return _build_config(tf.GPT2Config, GPT2_DEFAULTS, overrides, "GPT-2")
 
 
 def _seeded(build, seed: int | None):
@@ -218,3 +261,30 @@ def make_mistral(seed: int | None = 0, attn_implementation: str = "eager", **ove
     cfg = mistral_config(attn_implementation=attn_implementation, **overrides)
     model = _seeded(lambda: tf.MistralForCausalLM(cfg), seed)
     return model.train()
+
+
+def make_gpt2(seed: int | None = 0, attn_implementation: str = "eager", **overrides: Any):
+    """A randomly initialized ``GPT2LMHeadModel`` (hidden 64, 4 layers; see the module docstring);
+    arguments as :func:`make_bert`, overrides are GPT2Config fields."""
+    _check_attn(attn_implementation)
+    tf = require_transformers()
+    cfg = gpt2_config(attn_implementation=attn_implementation, **overrides)
+    model = _seeded(lambda: tf.GPT2LMHeadModel(cfg), seed)
+    return model.train()
+
+
+class LMLogits(torch.nn.Module):
+    """A transformers LM as ``inputs -> logits`` (B, T, vocab), so that the network and the loss on
+    its outputs are separate (``LossProblem(LMLogits(lm), TokenCrossEntropy(...))``): what the
+    generalized Gauss-Newton and K-FAC's sampled Fisher need. Its parameters are the LM's, named
+    ``model.<name>``.
+
+    ``forward(input_ids, attention_mask=None, **kwargs)`` calls the LM without labels.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits

@@ -27,7 +27,14 @@ from torch import nn
 from ..data.lm import IGNORE_INDEX
 from ..errors import InvalidArgumentError, NonFiniteError
 
-__all__ = ["classification_loss", "forward_loss", "functional_loss", "is_language_model", "lm_loss"]
+__all__ = [
+    "TokenCrossEntropy",
+    "classification_loss",
+    "forward_loss",
+    "functional_loss",
+    "is_language_model",
+    "lm_loss",
+]
 
 Reduction = Literal["mean", "none"]
 
@@ -186,3 +193,66 @@ def _dispatch(
             "the loss is NaN/Inf; lower the step size or regularize the Newton step (a diverged step)."
         )
     return loss
+
+
+class TokenCrossEntropy(nn.Module):
+    """Mean cross-entropy over the labelled tokens of (B, T, V) logits against (B, T) labels: the
+    loss transformers' LMs compute from ``labels``, as a criterion on the logits.
+
+    ``shift=True`` (causal LM: GPT-2, Mistral): position t's logits are scored against label t+1;
+    ``shift=False`` (masked LM: BERT): position t against label t. Labels equal to ``ignore_index``
+    (-100) are skipped; the mean is over the remaining tokens (as transformers' loss without
+    ``num_items_in_batch``).
+
+    For K-FAC's sampled Fisher it also says how many loss terms the mean averages (``num_terms``)
+    and draws labels from the model's predictive distribution at the scored positions
+    (``sample_targets``), keeping the ignored ones.
+
+    Example:
+        >>> import torch
+        >>> logits, labels = torch.zeros(2, 4, 5), torch.tensor([[1, 2, 3, 4], [0, -100, 1, 2]])
+        >>> crit = TokenCrossEntropy(shift=True)
+        >>> round(float(crit(logits, labels)), 4), crit.num_terms(logits, labels)
+        (1.6094, 5)
+    """
+
+    reduction = "mean"
+
+    def __init__(self, shift: bool = True, ignore_index: int = IGNORE_INDEX) -> None:
+        super().__init__()
+        self.shift = bool(shift)
+        self.ignore_index = int(ignore_index)
+
+    def _aligned(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if logits.ndim != 3 or labels.shape != logits.shape[:2]:
+            raise InvalidArgumentError(
+                f"TokenCrossEntropy takes logits (B, T, V) and labels (B, T), got {tuple(logits.shape)} and "
+                f"{tuple(labels.shape)}."
+            )
+        if self.shift:
+            return logits[:, :-1], labels[:, 1:]
+        return logits, labels
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        lg, lb = self._aligned(logits, labels)
+        if lg.dtype not in (torch.float32, torch.float64):  # half precision: the loss in float32
+            lg = lg.float()
+        return F.cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1).long(), ignore_index=self.ignore_index)
+
+    def num_terms(self, logits: torch.Tensor, labels: torch.Tensor) -> int:
+        """Tokens with a label (the mean's denominator)."""
+        _, lb = self._aligned(logits, labels)
+        return int((lb != self.ignore_index).sum())
+
+    def sample_targets(self, logits: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Labels drawn from softmax(logits) at every scored position (ignored ones stay ignored)."""
+        lg, lb = self._aligned(logits.detach(), labels)
+        probs = torch.softmax(lg.reshape(-1, lg.shape[-1]).float(), -1)
+        draw = torch.multinomial(probs, 1, generator=generator)[:, 0].reshape(lb.shape).to(labels.dtype)
+        out = labels.clone()
+        sampled = torch.where(lb == self.ignore_index, lb, draw)
+        if self.shift:
+            out[:, 1:] = sampled
+        else:
+            out = sampled
+        return out

@@ -38,9 +38,10 @@ from .._validation import check_int_range, check_positive
 from ..cost import ClassicalCostModel, QuantumCostModel
 from ..cost.classical import Calibration
 from ..curvature import CurvatureConfig, LossProblem, loss_and_gradient
+from ..curvature.kfac import KFACConfig, KFACState, kfac_blocks
 from ..curvature.lazy import CurvatureBlock, curvature_blocks
 from ..errors import InvalidArgumentError, NonFiniteError, SkippedStepWarning
-from ..routes import CGConfig, QuantumRouteConfig
+from ..routes import CGConfig, KronEigConfig, QuantumRouteConfig
 from ..scheduler import (
     BlockTask,
     DecisionRecord,
@@ -75,6 +76,7 @@ _SCHEDULER_SHORTCUTS: dict[str, Any] = {
     "pruned_indefinite": "shift",
     "cg_tol": 1e-3,
     "quote_all": False,
+    "kron_damping": "exact",
     "seed": 0,
 }
 
@@ -96,6 +98,7 @@ def _scheduler_config(
     cg_tol: float,
     quote_all: bool,
     seed: int,
+    kron_damping: str = "exact",
 ) -> SchedulerConfig:
     """The SchedulerConfig the optimizer's shortcut arguments describe (validated by the configs)."""
     if isinstance(sparsity, SparsitySpec):
@@ -111,7 +114,7 @@ def _scheduler_config(
     if pruning not in ("symmetric", "rows"):
         raise InvalidArgumentError(f"`pruning` must be 'symmetric' or 'rows', got {pruning!r}.")
     if routes is None:
-        routes = ("cholesky", "cg", "woodbury", "qlsa" if pruning == "symmetric" else "qlsa-rows")
+        routes = ("cholesky", "cg", "woodbury", "qlsa" if pruning == "symmetric" else "qlsa-rows", "kron-eig")
     elif pruning == "rows":
         raise InvalidArgumentError("`pruning='rows'` selects the quantum route; with `routes=` name 'qlsa-rows' there.")
     return SchedulerConfig(
@@ -122,6 +125,7 @@ def _scheduler_config(
         classical_cost=classical_cost,
         cg=CGConfig(tol=cg_tol),
         quote_all=quote_all,
+        kron=KronEigConfig(damping=kron_damping),  # type: ignore[arg-type]
         quantum=QuantumRouteConfig(
             sparsity=spec,
             kappa_method=kappa_method,
@@ -153,9 +157,13 @@ class QNewton(torch.optim.Optimizer):
         sgd_lr: its learning rate (and that of the first-order steps of uncovered parameters).
         sgd_momentum: its momentum.
         curvature: ``"hessian"`` (exact blocks), ``"ggn"`` (generalized Gauss-Newton J^T H_f J,
-            positive semidefinite; needs ``criterion=``) or ``"fisher"`` (empirical Fisher). Blocks are
-            lazy: a route forms only what it needs (products, an exact low-rank factor, or the dense
-            block).
+            positive semidefinite; needs ``criterion=``), ``"fisher"`` (empirical Fisher) or ``"kfac"``
+            (Kronecker-factored A ⊗ G per Linear layer, Martens and Grosse 2015, solved exactly by the
+            ``kron-eig`` route; options in ``kfac``). Blocks are lazy: a route forms only what it needs
+            (products, an exact low-rank factor, or the dense block).
+        kfac: a :class:`~qnewton.curvature.kfac.KFACConfig` for ``curvature="kfac"`` (which Fisher,
+            running-average decay, factor update interval, what blocks K-FAC does not cover take).
+            The running factors are part of :meth:`state_dict`.
         curvature_batch_size: compute the curvature on the first samples of each batch only.
         blocks: ``"layerwise"`` (one block per parameter tensor), ``"full"``, ``"module"``, or a
             mapping ``{name: [parameter names or patterns]}``.
@@ -177,13 +185,19 @@ class QNewton(torch.optim.Optimizer):
             code's row-pruned baseline ``qlsa-rows`` as the quantum route).
         pruned_indefinite: see :class:`~qnewton.routes.QuantumRouteConfig`.
         cg_tol: relative residual of the ``cg`` route.
+        kron_damping: the ``kron-eig`` route's damping of a K-FAC block: ``"exact"`` ((A ⊗ G + eps I)
+            x = g exactly) or ``"factored"`` ((A + pi sqrt(eps) I) ⊗ (G + sqrt(eps)/pi I), Martens and
+            Grosse's approximation).
         quote_all: quote every route for every block, whatever the policy (for reports; the quantum
             quote costs a pruning and a kappa estimate per block).
         max_update_norm: if set, a block's Newton step is scaled down to at most this norm.
         max_block_size: blocks with more variables than this get no curvature; their parameters
             (and any parameter in no block) take a plain gradient step with ``sgd_lr``, logged as
             route ``"first-order"``. For models whose embedding tables are too large for a dense
-            block (needs ``model=``/``problem=``).
+            block (needs ``model=``/``problem=``). The gradient steps are applied after the line
+            search, which judges the Newton directions alone.
+        first_order_momentum: heavy-ball momentum of those gradient steps in the Newton phase (0:
+            plain gradient steps); its buffers are the optimizer's state.
         line_search: backtracking (Armijo) line search on the step's own batch: try the step sizes
             lr, lr/2, lr/4, ... (at most 12) until the loss decreases by at least 1e-4 x the
             predicted decrease g.d; costs one forward pass per try (measured, logged in
@@ -217,7 +231,8 @@ class QNewton(torch.optim.Optimizer):
         sgd_steps: int = 0,
         sgd_lr: float = 0.1,
         sgd_momentum: float = 0.0,
-        curvature: Literal["hessian", "ggn", "fisher"] = "hessian",
+        curvature: Literal["hessian", "ggn", "fisher", "kfac"] = "hessian",
+        kfac: KFACConfig | None = None,
         curvature_batch_size: int | None = None,
         blocks: Any = "layerwise",
         policy: str = "hybrid",
@@ -231,10 +246,12 @@ class QNewton(torch.optim.Optimizer):
         pruning: Literal["symmetric", "rows"] = "symmetric",
         pruned_indefinite: Literal["shift", "solve"] = "shift",
         cg_tol: float = 1e-3,
+        kron_damping: Literal["exact", "factored"] = "exact",
         quote_all: bool = False,
         max_update_norm: float | None = None,
         max_block_size: int | None = None,
         line_search: bool = False,
+        first_order_momentum: float = 0.0,
         on_nonfinite: Literal["raise", "skip"] = "raise",
         seed: int = 0,
         scheduler: SchedulerConfig | None = None,
@@ -244,9 +261,15 @@ class QNewton(torch.optim.Optimizer):
         check_positive(sgd_lr, "sgd_lr")
         if not 0.0 <= float(sgd_momentum) < 1.0:
             raise InvalidArgumentError(f"`sgd_momentum` must be in [0, 1), got {sgd_momentum!r}.")
+        if not 0.0 <= float(first_order_momentum) < 1.0:
+            raise InvalidArgumentError(f"`first_order_momentum` must be in [0, 1), got {first_order_momentum!r}.")
         check_int_range(sgd_steps, "sgd_steps", 0, 2**62)
-        if curvature not in ("hessian", "ggn", "fisher"):
-            raise InvalidArgumentError(f"`curvature` must be 'hessian', 'ggn' or 'fisher', got {curvature!r}.")
+        if curvature not in ("hessian", "ggn", "fisher", "kfac"):
+            raise InvalidArgumentError(f"`curvature` must be 'hessian', 'ggn', 'fisher' or 'kfac', got {curvature!r}.")
+        if kfac is not None and not isinstance(kfac, KFACConfig):
+            raise InvalidArgumentError(f"`kfac` must be a KFACConfig, got {type(kfac).__name__}.")
+        if kfac is not None and curvature != "kfac":
+            raise InvalidArgumentError("`kfac=` options need curvature='kfac'.")
         if on_nonfinite not in ("raise", "skip"):
             raise InvalidArgumentError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}.")
         if max_update_norm is not None:
@@ -280,6 +303,8 @@ class QNewton(torch.optim.Optimizer):
                 )
         self.problem = problem
         self.curvature = curvature
+        self.kfac_state = KFACState(kfac) if curvature == "kfac" else None
+        self._first_order_why: dict[str, str] = {}
         self.curvature_config = curvature_config or CurvatureConfig(curvature_batch_size=curvature_batch_size)
         if curvature_batch_size is not None and curvature_config is not None:
             self.curvature_config = replace(curvature_config, curvature_batch_size=curvature_batch_size)
@@ -301,7 +326,8 @@ class QNewton(torch.optim.Optimizer):
                     raise InvalidArgumentError(
                         f"`max_block_size` = {max_block_size} leaves no block with curvature: the smallest, "
                         f"{smallest.name!r}, has n = {smallest.size}, so every parameter would take a plain gradient "
-                        f"step. Raise max_block_size to at least {smallest.size}, or train with a first-order optimizer."
+                        f"step. Raise max_block_size to at least {smallest.size}, or train with a first-order "
+                        "optimizer."
                     )
                 resolved = kept
             covered = {n for b in resolved for n in b.param_names}
@@ -310,6 +336,7 @@ class QNewton(torch.optim.Optimizer):
         self.sgd_steps = int(sgd_steps)
         self.sgd_lr = float(sgd_lr)
         self.sgd_momentum = float(sgd_momentum)
+        self.first_order_momentum = float(first_order_momentum)
         self.max_update_norm = max_update_norm
         self.line_search = bool(line_search)
         self.on_nonfinite = on_nonfinite
@@ -318,6 +345,7 @@ class QNewton(torch.optim.Optimizer):
             "sparsity": sparsity, "kappa_method": kappa_method, "classical_cost": classical_cost,
             "quantum_cost": quantum_cost, "quantum_solver": quantum_solver, "pruning": pruning,
             "pruned_indefinite": pruned_indefinite, "cg_tol": cg_tol, "quote_all": quote_all, "seed": seed,
+            "kron_damping": kron_damping,
         }  # fmt: skip
         if scheduler is not None:
             clash = [k for k, v in given.items() if v is not _SCHEDULER_SHORTCUTS[k] and v != _SCHEDULER_SHORTCUTS[k]]
@@ -430,6 +458,7 @@ class QNewton(torch.optim.Optimizer):
         for name, p, grad in first_order:
             if not torch.isfinite(grad).all():
                 raise NonFiniteError(f"the gradient of {name!r} has NaN/Inf entries.")
+            why = self._first_order_why.get(name, "no curvature block (in no block, or larger than max_block_size)")
             records.append(
                 DecisionRecord(
                     step=self.step_count,
@@ -437,8 +466,7 @@ class QNewton(torch.optim.Optimizer):
                     n=p.numel(),
                     policy=self.scheduler.config.policy,
                     route="first-order",
-                    reason="no curvature block (in no block, or larger than max_block_size): "
-                    f"gradient step with sgd_lr={self.sgd_lr}",
+                    reason=f"{why}: gradient step with sgd_lr={self.sgd_lr}",
                     eps=0.0,
                     update_norm=float(grad.norm()),
                 )
@@ -446,12 +474,18 @@ class QNewton(torch.optim.Optimizer):
         lr = self.param_groups[0]["lr"]
         ls_info: dict[str, Any] = {}
         with torch.no_grad():  # applied only once every block has succeeded
-            for _name, p, grad in first_order:
-                p.add_(grad.to(p.dtype), alpha=-self.sgd_lr)
-            if self.line_search:
+            if self.line_search:  # on the Newton directions alone, from the step's own loss
                 lr, ls_info = self._backtrack(closure, batch, loss, items, directions, lr)
             for item, direction in zip(items, directions):
                 self._apply(item, direction, lr)
+            for _name, p, grad in first_order:  # then the gradient steps, whatever the line search chose
+                d = grad.to(p.dtype)
+                if self.first_order_momentum:
+                    buf = self.state[p].get("first_order_buffer")
+                    buf = d.clone() if buf is None else buf.mul_(self.first_order_momentum).add_(d)
+                    self.state[p]["first_order_buffer"] = buf
+                    d = buf
+                p.add_(d, alpha=-self.sgd_lr)
         self.decisions.extend(records)
         solved = [r for r in records if r.kind]
         measured = {
@@ -510,6 +544,8 @@ class QNewton(torch.optim.Optimizer):
         """Loss, one :data:`BlockItem` (name, params, ParamBlock or None, gradient, lazy curvature
         block) per block, and the (name, parameter, gradient) of the parameters that take a
         first-order step. Nothing of size n x n is formed here: routes ask the blocks for it."""
+        if batch is not None and self.kfac_state is not None:
+            return self._kfac_curvature(batch)
         if batch is not None:
             assert self.problem is not None
             kind: Literal["hessian", "ggn", "empirical_fisher"] = (
@@ -538,6 +574,27 @@ class QNewton(torch.optim.Optimizer):
         spec = self.blocks if isinstance(self.blocks, str) else ""
         loss, blocks = closure_blocks(closure, self._params, [n for n, _ in named], spec)
         return loss, [(name, ps, None, g, blk) for name, ps, g, blk in blocks], []
+
+    def _kfac_curvature(self, batch) -> tuple[torch.Tensor, list[BlockItem], list[tuple[str, Any, Any]]]:
+        """K-FAC blocks (and the uncovered blocks' curvature or first-order steps), factors updated
+        every ``update_interval`` steps into the running averages of ``kfac_state``."""
+        assert self.problem is not None and self.kfac_state is not None
+        res, fo_blocks = kfac_blocks(
+            self.problem, batch, self.blocks, state=self.kfac_state, config=self.curvature_config
+        )
+        items: list[BlockItem] = [
+            (blk.name, [self.problem.params[n] for n in blk.block.param_names], blk.block, res.grads[blk.name], blk)
+            for blk in res
+        ]
+        self._first_order_why = {}
+        names = list(self._first_order)
+        for b in self.blocks:
+            if b.name in fo_blocks:
+                for n in b.param_names:
+                    names.append(n)
+                    self._first_order_why[n] = fo_blocks[b.name]
+        first_order = [(n, self.problem.params[n], res.param_grads[n]) for n in names]
+        return res.loss, items, first_order
 
     def _route_blocks(self, items: list[BlockItem]) -> tuple[list[torch.Tensor], list[DecisionRecord]]:
         """Price, route and solve every block (in order); the Newton directions and the records."""
@@ -593,6 +650,8 @@ class QNewton(torch.optim.Optimizer):
             "classical_calibration": calibration,
             "routes": self.scheduler.state_dict(),
         }
+        if self.kfac_state is not None:
+            state["qnewton"]["kfac"] = self.kfac_state.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -605,6 +664,8 @@ class QNewton(torch.optim.Optimizer):
         self.decisions = [DecisionRecord.from_dict(d) for d in extra["decisions"]]
         self.history = list(extra["history"])
         self.scheduler.load_state_dict(extra.get("routes", {}))
+        if self.kfac_state is not None and extra.get("kfac") is not None:
+            self.kfac_state.load_state_dict(extra["kfac"])
         cal = extra.get("classical_calibration")
         model = self.scheduler.config.classical_cost
         if cal is not None and model is not None and model.c is None:

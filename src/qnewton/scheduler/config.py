@@ -9,7 +9,7 @@ from typing import Any, Literal
 from .._validation import check_positive
 from ..cost import ClassicalCostModel
 from ..errors import InvalidArgumentError
-from ..routes import BUILTIN_ROUTES, DEFAULT_ROUTES, CGConfig, QuantumRouteConfig, SparsitySpec
+from ..routes import BUILTIN_ROUTES, DEFAULT_ROUTES, CGConfig, KronEigConfig, QuantumRouteConfig, SparsitySpec
 from ..solvers import CholeskySolver
 
 __all__ = ["POLICIES", "DecisionRule", "Policy", "RegularizationSpec", "SchedulerConfig", "SparsitySpec"]
@@ -49,7 +49,7 @@ class SchedulerConfig:
             cheapest classical route), ``"quantum"`` (the quantum route; the paper's quantum-only
             baseline), or the name of an enabled route to force it.
         routes: the routes considered: built-in names (``"cholesky"``, ``"cg"``, ``"woodbury"``,
-            ``"qlsa"``, ``"qlsa-rows"``) and/or route objects (anything with ``name``, ``kind``,
+            ``"qlsa"``, ``"qlsa-rows"``, ``"kron-eig"``) and/or route objects (anything with ``name``, ``kind``,
             ``quote`` and ``solve``; see :mod:`qnewton.routes`). None: ``DEFAULT_ROUTES`` (every
             built-in route but the ``qlsa-rows`` baseline); a route that cannot take a block
             declines it with a reason in the record.
@@ -68,6 +68,7 @@ class SchedulerConfig:
         cg: options of the ``cg`` route.
         quantum: options of the quantum routes (sparsity d, kappa method, shift, cost model,
             solver).
+        kron: options of the ``kron-eig`` route (K-FAC blocks: exact or factored damping).
         seed: seed of the quantum route's noise; each (step, block) gets its own stream, so results
             do not depend on the order blocks are solved in (or on which process solves them).
     """
@@ -82,6 +83,7 @@ class SchedulerConfig:
     cholesky: CholeskySolver = field(default_factory=CholeskySolver)
     cg: CGConfig = field(default_factory=CGConfig)
     quantum: QuantumRouteConfig = field(default_factory=QuantumRouteConfig)
+    kron: KronEigConfig = field(default_factory=KronEigConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -138,6 +140,7 @@ class SchedulerConfig:
             ("cholesky", CholeskySolver),
             ("cg", CGConfig),
             ("quantum", QuantumRouteConfig),
+            ("kron", KronEigConfig),
         ):
             if not isinstance(getattr(self, name), typ):
                 raise InvalidArgumentError(f"`{name}` must be a {typ.__name__}.")
@@ -159,4 +162,5 @@ _BUILTIN_KINDS = {
     "woodbury": "classical",
     "qlsa": "quantum",
     "qlsa-rows": "quantum",
+    "kron-eig": "classical",
 }

@@ -32,6 +32,7 @@ from ..routes import (
     BlockSystem,
     CGRoute,
     CholeskyRoute,
+    KronEigRoute,
     QLSARoute,
     Quote,
     Route,
@@ -103,6 +104,8 @@ class Scheduler:
             return WoodburyRoute()
         if spec == "qlsa":
             return QLSARoute(cfg.quantum)
+        if spec == "kron-eig":
+            return KronEigRoute(cfg.kron)
         return RowPrunedRoute(cfg.quantum)
 
     def route(self, name: str) -> Route:
@@ -248,6 +251,8 @@ class Scheduler:
         if failures:
             extra["failed_routes"] = failures
         prep = chosen.prep_measured_s + (float(blk.stats.get("dense_s", 0.0)) if chosen.needs_dense else 0.0)
+        extra.setdefault("curvature", blk.kind)
+        note = str(blk.stats.get("curvature_note", ""))  # e.g. why a block K-FAC does not cover took this one
         explicit: dict[str, Any] = dict(
             step=system.step,
             block=system.name,
@@ -278,6 +283,7 @@ class Scheduler:
             iterations=int(iterations) if iterations is not None else None,
             residual=rep.residual,
             update_norm=norm,
+            notes=note or fields.get("notes", ""),
             quotes={
                 q.route: {
                     "kind": q.kind,
