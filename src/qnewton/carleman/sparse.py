@@ -677,6 +677,7 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
     main = arms[1].name
     shown = [a for a in arms if a.plain or a.name == main or a.dense_steps]
     fig, axes = new_figure(2, width=6.0, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for ax, key, label in (
         (axes[0], "train_accuracy", "training accuracy"),
         (axes[1], "test_accuracy", "test accuracy"),
@@ -701,6 +702,7 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
     run.save_figure(fig, "carleman_train.png")
 
     fig, axes = new_figure(3, width=4.4, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ax = axes[0]
     for i, a in enumerate(arms):
         wins = [w for w in states[a.name]["windows"] if "proxy" in w]
@@ -751,12 +753,12 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
     ax.set_ylabel("final test accuracy")
     ax.legend(fontsize=6, loc="lower left")
     ax2.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
     run.save_figure(fig, "carleman_train_proxy.png")
 
     spec_arms = [a for a in arms if any("spectrum" in w for w in states[a.name]["windows"])]
     if spec_arms:
         fig, axes = new_figure(2, width=5.0, height=3.6)
+        fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
         for i, a in enumerate(spec_arms):
             ws = [w for w in states[a.name]["windows"] if "spectrum" in w]
             axes[0].plot(

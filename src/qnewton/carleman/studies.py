@@ -372,6 +372,7 @@ def _solver_row(name, sol, reference, exact, seconds, size) -> dict[str, Any]:
 
 def _error_figures(run, cfg, rows, kappa_rows, real, new_figure) -> None:
     fig, axes = new_figure(4, width=4.2, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ax = axes[0]
     for i, eta in enumerate(cfg.etas):
         for label, ls in (("all eta orders", "-o"), ("O(eta) terms only", ":x")):
@@ -419,6 +420,7 @@ def _error_figures(run, cfg, rows, kappa_rows, real, new_figure) -> None:
     run.save_figure(fig, "carleman_error.png")
     if real:
         fig, (ax,) = new_figure(1, width=5.0, height=3.6)
+        fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
         for r in real["rows"]:
             err = np.maximum(np.asarray(r["abs_error_by_step"]), 1e-17)
             ax.semilogy(range(len(err)), err, "-o", ms=3, label=f"K = {r['K']} (N_C = {r['carleman_size']})")
@@ -743,6 +745,7 @@ def run_carleman_train(
 
 def _train_figures(run, cfg, result, gd_curve, scheme_curve, long_rows, new_figure) -> None:
     fig, axes = new_figure(4, width=4.0, height=3.5)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ax = axes[0]
     for w in result.windows:
         err = np.maximum(np.asarray(w.in_window_error), 1e-17)
@@ -775,7 +778,6 @@ def _train_figures(run, cfg, result, gd_curve, scheme_curve, long_rows, new_figu
         f"Sparse Carleman training, digits {cfg.positive} vs {cfg.negative} (measured errors; modeled readout noise)",
         fontsize=10,
     )
-    fig.tight_layout()
     run.save_figure(fig, "carleman_train.png")
 
 
@@ -978,6 +980,7 @@ def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool =
         },
     )
     fig, axes = new_figure(len(cfg.Ts), width=5.4, height=4.2)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     styles = {"full, sparse gradient": "C0", "almost, sparse gradient": "C1", "full, dense gradient": "C3"}
     for ax, T in zip(axes, cfg.Ts):
         sel = [r for r in rows if r["T"] == T]

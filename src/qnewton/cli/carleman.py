@@ -374,13 +374,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _positive_int(text: str) -> int:
-    v = int(text)
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
     if v < 1:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return v
-
-
-_positive_int.__name__ = "an integer >= 1"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -312,6 +312,7 @@ def _write_spectrum_outputs(
     variants = [v for v in ("full", "pruned") if any(r["model"] == v for r in rows)]
     steps = sorted({r["step"] for r in rows})
     fig, axes = new_figure(len(variants), width=5.5, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for ax, name in zip(axes, variants):
         for i, s in enumerate(steps):
             d = ck["densities"].get(f"{name}@{s}")
@@ -332,6 +333,7 @@ def _write_spectrum_outputs(
     run.save_figure(fig, "spectrum_density.png")
 
     fig, axes = new_figure(3, width=4.4, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for name, style in (("full", "-o"), ("pruned", "--s")):
         sel = [r for r in rows if r["model"] == name]
         if not sel:
@@ -350,11 +352,11 @@ def _write_spectrum_outputs(
         ax.set_xlabel("SGD step (0 plotted at 0.5)")
         ax.legend(fontsize=7)
     fig.suptitle("Dissipativity along training (dotted: 'almost dissipative' thresholds; measured)", fontsize=10)
-    fig.tight_layout()
     run.save_figure(fig, "dissipativity.png")
 
     if ck["proxies"]:
         fig, axes = new_figure(2, width=5.0, height=3.8)
+        fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
         for i, s in enumerate(steps):
             for name, ls in (("full", "-"), ("pruned", "--")):
                 tr = ck["proxies"].get(f"{name}@{s}")
@@ -383,7 +385,6 @@ def _write_spectrum_outputs(
         axes[1].set_xlabel("checkpoint (SGD step; 0 at 0.5)")
         axes[1].set_title(f"at T = {cfg.horizon}: proxy vs spectral growth", fontsize=9)
         axes[1].legend(fontsize=6)
-        fig.tight_layout()
         run.save_figure(fig, "proxy.png")
     run.write_report(_spectrum_report(cfg, rows, facts, thresholds, ck))
 
@@ -657,6 +658,7 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
     }
     run.write_json("results.json", results)
     fig, (ax,) = new_figure(1, width=5.6, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ns = np.array([r["n"] for r in rows])
     ax.loglog(ns, [r["measured_seconds_per_hvp"] for r in rows], "o", label="HVP (measured)")
     ax.loglog(

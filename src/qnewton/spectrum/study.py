@@ -217,6 +217,7 @@ def run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool = False, p
 
     panels = [k for k in ("full", "pruned") if curves[k]]
     fig, axes = new_figure(len(panels), width=5.5, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for ax, name in zip(axes, panels):
         for i, (s, (g, d, sg)) in enumerate(sorted(curves[name].items())):
             color = f"C{i}"
@@ -238,6 +239,7 @@ def run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool = False, p
     run.save_figure(fig, "spectrum_density.png")
 
     fig, axes = new_figure(2, width=5.0, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for name, style in (("full", "-o"), ("pruned", "--s")):
         sel = [r for r in rows if r["model"] == name]
         if not sel:
