@@ -69,7 +69,9 @@ def resnet_name(v: Any) -> str | None:
 
 
 def seed() -> Any:
-    return option(0, "seed of the data split, the initialization, the batches, the probes and modeled noise", check="count")
+    return option(
+        0, "seed of the data split, the initialization, the batches, the probes and modeled noise", check="count"
+    )
 
 
 # --- the quantum cost model -------------------------------------------------------------------
@@ -111,7 +113,9 @@ def norm_precision() -> Any:
 
 
 def window(default: int) -> Any:
-    return option(default, "SGD/GD steps T per window, between download and re-upload (the paper: 100)", check="natural")
+    return option(
+        default, "SGD/GD steps T per window, between download and re-upload (the paper: 100)", check="natural"
+    )
 
 
 def pretrain_steps(default: int) -> Any:
@@ -122,7 +126,9 @@ def pretrain_steps(default: int) -> Any:
 
 
 def resnet(default: str) -> Any:
-    return option(default, "the network: resnet<depth>, depth 6 m + 2 (resnet8, resnet14, resnet20, ...)", check=resnet_name)
+    return option(
+        default, "the network: resnet<depth>, depth 6 m + 2 (resnet8, resnet14, resnet20, ...)", check=resnet_name
+    )
 
 
 def width(default: int = 16) -> Any:
@@ -130,7 +136,9 @@ def width(default: int = 16) -> Any:
 
 
 def norm() -> Any:
-    return option("none", "normalization of the ResNet: none (norm-free) or batch (BatchNorm)", choices=("none", "batch"))
+    return option(
+        "none", "normalization of the ResNet: none (norm-free) or batch (BatchNorm)", choices=("none", "batch")
+    )
 
 
 def scale_dataset(default: str = "fashion-mnist") -> Any:
@@ -185,7 +193,9 @@ def lanczos_steps(default: int) -> Any:
 
 def prune_density() -> Any:
     return option(
-        0.1, "share of weights kept by magnitude pruning for the pruned model's spectrum (the paper: 0.1)", check="fraction"
+        0.1,
+        "share of weights kept by magnitude pruning for the pruned model's spectrum (the paper: 0.1)",
+        check="fraction",
     )
 
 

@@ -299,7 +299,9 @@ class ScaleCostConfig(Checked):
         metavar="DIR",
     )
     K: int = _fields.K(2, "notional Carleman truncation order K (a ResNet has no polynomial gradient)")
-    degree: int = option(3, "notional degree of the gradient", check=lambda v: None if 1 <= v <= 6 else "must be in [1, 6]")
+    degree: int = option(
+        3, "notional degree of the gradient", check=lambda v: None if 1 <= v <= 6 else "must be in [1, 6]"
+    )
     Ts: tuple[int, ...] = option((), "windows T to price (none: each run's own window)", check="natural")
     quantum_model: str = option(
         "paper",
@@ -335,6 +337,16 @@ class ScaleCostConfig(Checked):
                 raise InvalidArgumentError(
                     f"`from_run` {str(root)!r} has no results.json/manifest.json: pass the --out folder of a completed "
                     "`qnewton carleman-train --model resnet...` or `qnewton spectrum --model resnet...` run.",
+                    argument="from_run",
+                )
+            try:
+                kind = json.loads((root / "manifest.json").read_text()).get("experiment")
+            except (OSError, ValueError, AttributeError):
+                kind = None
+            if kind not in ("carleman-train-scale", "spectrum-scale"):
+                raise InvalidArgumentError(
+                    f"`from_run` {str(root)!r} holds a {kind!r} run; pass a carleman-train or spectrum run with "
+                    "--model resnet...",
                     argument="from_run",
                 )
         if self.quantum_model != "paper":

@@ -246,7 +246,8 @@ class ScaleTrainConfig(Checked):
         for w in (self.window, *self.window_sweep):
             if w > self.steps:
                 raise InvalidArgumentError(
-                    f"a window of {w} steps is longer than `steps` = {self.steps}; raise --steps or shorten the window.",
+                    f"a window of {w} steps is longer than `steps` = {self.steps}; raise --steps or shorten the "
+                    "window.",
                     argument="steps",
                 )
         if self.qram and self.dense_steps < 1:
@@ -564,6 +565,7 @@ def run_scale_train(
             budget -= ran
         if not state["done"]:
             say(f"stopped after {max_windows} windows (--stop-after); rerun the same command to resume")
+            run.finish("stopped")  # resumable: the same settings resume it, other settings need --fresh
             return run.root
     _write_train_outputs(run, cfg, task, ck, arms, n_params, figures)
     run.complete()
@@ -716,7 +718,7 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
                 label=a.name,
             )
     ax.set_xlabel("window start (SGD step)")
-    ax.set_ylabel("proxy (ours): |theta_lin - theta| / |theta - theta_w| at window end")
+    ax.set_ylabel("proxy (ours) at the window end:\n|theta_lin - theta| / |theta - theta_w|")
     ax.set_title("truncation-error proxy per window", fontsize=9)
     ax.legend(fontsize=6)
     ax = axes[1]

@@ -80,7 +80,9 @@ class CarlemanErrorConfig(Checked):
     """
 
     eigenvalues: tuple[float, ...] = option(
-        (0.5, 1.0, 1.5), "Hessian eigenvalues at the critical point of the base problem (> 0: dissipative)", check=C.finite
+        (0.5, 1.0, 1.5),
+        "Hessian eigenvalues at the critical point of the base problem (> 0: dissipative)",
+        check=C.finite,
     )
     cubic: float = option(0.5, "strength of the cubic ridge terms of the loss", check=C.finite)
     quartic: float = option(0.3, "strength of the quartic ridge terms of the loss", check=C.finite)
@@ -95,7 +97,9 @@ class CarlemanErrorConfig(Checked):
         "smallest Hessian eigenvalue of the dissipativity sweep (the others fixed)",
         check=C.finite,
     )
-    dissipativity_T: int = option(60, "steps of the dissipativity sweep (long enough for a negative mode to grow)", check="natural")
+    dissipativity_T: int = option(
+        60, "steps of the dissipativity sweep (long enough for a negative mode to grow)", check="natural"
+    )
     kappa_Ts: tuple[int, ...] = option((5, 10, 20, 40, 80), "T values of the kappa(L) measurement", check="natural")
     kappa_K: int = C.K(2, "truncation order of the kappa(L) measurement")
     solvers: tuple[str, ...] = option(
@@ -870,16 +874,22 @@ class CarlemanCostConfig(Checked):
     points: int = option(41, "model sizes on the grid", check=lambda v: None if v >= 2 else "must be an integer >= 2")
     Ts: tuple[int, ...] = option((100, 1000), "horizons T (gradient-descent steps), one panel each", check="natural")
     K: int = C.K(3)
-    degree: int = option(3, "degree of the polynomial gradient", check=lambda v: None if 1 <= v <= 6 else "must be in [1, 6]")
+    degree: int = option(
+        3, "degree of the polynomial gradient", check=lambda v: None if 1 <= v <= 6 else "must be in [1, 6]"
+    )
     row_sparsity: int = option(10, "nonzeros per Hessian row", check="natural")
     qlsa_eps: float = C.qlsa_eps()
     gate_time: str | float = C.gate_time()
     readout_precision: float = option(0.1, "tomography accuracy of the parameter readout", check="open-unit")
     parameter_density: float = option(0.1, "share of the n parameters that are kept (read out)", check="fraction")
     calibration_sizes: tuple[int, ...] = option(
-        (20_000, 80_000, 320_000), "sizes of the timed sparse gradient evaluations (the classical constant)", check="natural"
+        (20_000, 80_000, 320_000),
+        "sizes of the timed sparse gradient evaluations (the classical constant)",
+        check="natural",
     )
-    check_n: int = option(3, "parameters of the small built systems the model's d and kappa are checked on", check="natural")
+    check_n: int = option(
+        3, "parameters of the small built systems the model's d and kappa are checked on", check="natural"
+    )
     check_T: int = option(8, "steps of those systems", check="natural")
     seed: int = C.seed()
     extra: dict[str, Any] = option(default_factory=dict, cli=False)
@@ -947,7 +957,7 @@ def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool =
     grad = PolynomialGradient([0.1 * np.ones(n), *grad.terms[1:]])
     for K in sorted({1, 2, min(cfg.K, 3)}):
         system = carleman_system(carleman_map(grad, 0.1, K), 0.1 * np.ones(n), cfg.check_T, idle=cfg.check_T)
-        est, facts = price_carleman_system(system, QuantumCostModel(eps=cfg.qlsa_eps, gate_time=cfg.gate_time))
+        built, facts = price_carleman_system(system, QuantumCostModel(eps=cfg.qlsa_eps, gate_time=cfg.gate_time))
         model = CarlemanScaling(degree=grad.degree, K=K, row_sparsity=n, gradient_sparsity=n)
         checks.append(
             {
@@ -960,7 +970,7 @@ def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool =
                 "alpha_measured": facts["alpha"],
                 "kappa_measured": facts["kappa"],
                 "kappa_model_full": float(CarlemanScaling.kappa(2 * cfg.check_T + 1, "full")),
-                "queries_measured_system": float(est.queries),
+                "queries_measured_system": float(np.asarray(built.queries, dtype=float)),
             }
         )
     if progress:

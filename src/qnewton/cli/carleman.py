@@ -289,7 +289,8 @@ def _add_options(p: argparse.ArgumentParser, cmd: Command) -> None:
         # one option for several modes: one help, each mode's default, every mode's choices
         helps = list(dict.fromkeys(f.metadata.get("help", "") for _, f in owned))
         text = cmd.shared_help.get(name) or "; ".join(
-            [helps[0]] + [f"{m.key}: {f.metadata.get('help', '')}" for m, f in owned[1:] if f.metadata.get("help") != helps[0]]
+            [helps[0]]
+            + [f"{m.key}: {f.metadata.get('help', '')}" for m, f in owned[1:] if f.metadata.get("help") != helps[0]]
         )
         defaults = [(m, _shown(getattr(m.config_class()(), name))) for m, _ in owned]
         shown = f"default: {defaults[0][1]}" + "".join(
@@ -298,8 +299,10 @@ def _add_options(p: argparse.ArgumentParser, cmd: Command) -> None:
         if not in_first:
             shown += "; only " + ", ".join(m.key for m, _ in owned)
         action.help = f"{text.rstrip('.')} ({shown})"
-        choices = [f.metadata.get("choices") for _, f in owned]
-        action.choices = None if any(c is None for c in choices) else list(dict.fromkeys(x for c in choices for x in c))
+        choices: list[tuple[Any, ...] | None] = [f.metadata.get("choices") for _, f in owned]
+        action.choices = (
+            None if any(c is None for c in choices) else list(dict.fromkeys(x for c in choices if c for x in c))
+        )
     if "from_run" in actions:  # repeatable: --from-run A --from-run B (as before) or --from-run A B
         actions["from_run"].__class__ = argparse._ExtendAction
     for name in ("window_sweep", "delta_sweep"):  # given without values: no sweep
@@ -344,7 +347,9 @@ def _config(cmd: Command, mode: Mode, args: argparse.Namespace) -> Any:
             where = " / ".join(m.what for m, _ in owners[k])
             raise UsageError(f"{flag} applies to {where} only; {mode.what} has no such setting.")
     if getattr(args, "stop_after", None) is not None and not mode.stop:
-        raise UsageError(f"--stop-after applies to the model-scale runs (--model resnet<depth>) only; {mode.what} has none.")
+        raise UsageError(
+            f"--stop-after applies to the model-scale runs (--model resnet<depth>) only; {mode.what} has none."
+        )
     fixed: dict[str, Any] = {}
     if getattr(args, "quick", False) and hasattr(cls, "quick"):
         quick = cls.quick()

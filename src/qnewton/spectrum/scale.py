@@ -210,6 +210,7 @@ def run_scale_spectrum(
             continue
         if max_checkpoints is not None and measured_now >= max_checkpoints:
             say(f"stopped after {max_checkpoints} checkpoints; rerun the same command to resume")
+            run.finish("stopped")  # resumable: the same settings resume it, other settings need --fresh
             return run.root
         model.train()
         t0 = time.perf_counter()
@@ -497,9 +498,13 @@ class SlqCostConfig(Checked):
     repeats: int = option(
         3, "timed HVPs per width, after one warm-up", check=lambda v: None if 1 <= v <= 100 else "must be in [1, 100]"
     )
-    budget_seconds: float = option(600.0, "SLQ budget per checkpoint the largest affordable model is found for", check="positive")
+    budget_seconds: float = option(
+        600.0, "SLQ budget per checkpoint the largest affordable model is found for", check="positive"
+    )
     extrapolate: tuple[tuple[str, int], ...] = option(
-        (("7M (paper, width 80)", 80), ("103M (paper, width 312)", 312)), "(label, width) pairs extrapolated to", cli=False
+        (("7M (paper, width 80)", 80), ("103M (paper, width 312)", 312)),
+        "(label, width) pairs extrapolated to",
+        cli=False,
     )
     seed: int = C.seed()
 
