@@ -5,6 +5,7 @@ folder); deprecated spellings; --help with defaults, an example and the run time
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -222,6 +223,7 @@ def test_bad_input_by_subprocess(tmp_path, argv, message) -> None:
 # --- help ---------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _subparser(name: str):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

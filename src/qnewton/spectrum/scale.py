@@ -684,7 +684,16 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
     ax.axhline(cfg.budget_seconds, color="k", ls=":", lw=0.8, label=f"budget {cfg.budget_seconds:g} s")
     for e in extrap:
         ax.axvline(e["n"], color="gray", ls="--", lw=0.6)
-        ax.text(e["n"], cfg.budget_seconds * 3, e["label"], rotation=90, fontsize=6, va="bottom")
+        ax.text(
+            e["n"],
+            0.02,
+            e["label"],
+            rotation=90,
+            fontsize=6,
+            va="bottom",
+            ha="right",
+            transform=ax.get_xaxis_transform(),
+        )
     ax.set_xlabel("parameters n")
     ax.set_ylabel("seconds (1 thread, this machine)")
     ax.set_title(f"{cfg.model} (width varied), Hessian over {cfg.hessian_samples} images", fontsize=9)
