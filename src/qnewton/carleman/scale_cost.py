@@ -39,9 +39,11 @@ from typing import Any, cast
 
 import numpy as np
 
+from .._config import Checked, option
 from .._validation import check_fraction, check_int_range, check_positive
 from ..cost import CostModel, QuantumCostModel, amplitude_estimation_calls, tomography_copies
 from ..errors import ClampedRangeWarning, InvalidArgumentError
+from . import _fields
 from .cost import CarlemanScaling
 
 __all__ = ["ScaleCostConfig", "load_run_facts", "price_window", "resolve_cost_model", "run_scale_cost"]
@@ -251,47 +253,122 @@ def price_window(
     return row
 
 
+def _cost_model_spec(v: Any) -> str | None:
+    if v == "paper" or (isinstance(v, str) and ":" in v) or v in _query_model_names():
+        return None
+    return "must be paper (the Q-Newton paper's model: logical queries x gate time) or module:attribute of a CostModel"
+
+
+def _query_model_names() -> tuple[str, ...]:
+    from ..cost import query_model_names
+
+    return query_model_names()
+
+
+def _query_model_check(v: Any) -> str | None:
+    from ..cost import get_query_model
+
+    try:
+        get_query_model(v)
+    except InvalidArgumentError:
+        return f"must be one of {', '.join(_query_model_names())}"
+    return None
+
+
 @dataclass(frozen=True)
-class ScaleCostConfig:
-    """Settings of :func:`run_scale_cost`.
+class ScaleCostConfig(Checked):
+    """Settings of :func:`run_scale_cost` (`qnewton carleman-cost --from-run DIR ...`), every field
+    validated at construction (each run folder must hold a completed run; at least one is needed
+    to run).
 
     Attributes:
         from_run: run folders of `carleman-train --model resnet...` / `spectrum --model resnet...`.
         K, degree: notional Carleman order and gradient degree (see the module docstring).
         Ts: windows to price (empty: each run's own window).
-        quantum_model: query-model name or 'module:attribute' of any CostModel.
-        eps, gate_time: the default QuantumCostModel's output accuracy and time per query.
+        quantum_model: ``"paper"`` (:class:`~qnewton.cost.QuantumCostModel`: ``query_model``
+            logical queries x ``gate_time``, output precision ``qlsa_eps``, the Q-Newton paper's
+            model as in the other commands) or ``"module:attribute"`` naming any CostModel.
         delta: tomography accuracy of a download; None: the run's own (0.1 for spectrum runs,
             which have none).
     """
 
-    from_run: tuple[str, ...] = ()
-    K: int = 2
-    degree: int = 3
-    Ts: tuple[int, ...] = ()
-    quantum_model: str = "jennings-v1"
-    eps: float = 1e-3
-    gate_time: Any = "ghz"
-    delta: float | None = None
+    from_run: tuple[str, ...] = option(
+        (),
+        "a completed `carleman-train --model resnet...` or `spectrum --model resnet...` run folder to price "
+        "(several, or repeat the option)",
+        metavar="DIR",
+    )
+    K: int = _fields.K(2, "notional Carleman truncation order K (a ResNet has no polynomial gradient)")
+    degree: int = option(
+        3, "notional degree of the gradient", check=lambda v: None if 1 <= v <= 6 else "must be in [1, 6]"
+    )
+    Ts: tuple[int, ...] = option((), "windows T to price (none: each run's own window)", check="natural")
+    quantum_model: str = option(
+        "paper",
+        "paper: --query-model logical queries x --gate-time (as in the other commands); or module:attribute naming "
+        "any qnewton.cost.CostModel (object, class or factory)",
+        check=_cost_model_spec,
+        metavar="paper|MODULE:ATTR",
+    )
+    query_model: str = option(
+        "jennings-v1", "QLSA query-count model of --quantum-model paper", check=_query_model_check, metavar="NAME"
+    )
+    qlsa_eps: float = _fields.qlsa_eps()
+    gate_time: str | float = _fields.gate_time()
+    delta: float | None = option(
+        None, "tomography l2 accuracy of a download (none: each run's own; 0.1 for spectrum runs)", check="fraction"
+    )
 
     def __post_init__(self) -> None:
-        if self.delta is not None:
-            check_fraction(self.delta, "delta")
-        if not self.from_run:
-            raise InvalidArgumentError("`from_run` is empty: pass --from-run DIR (a completed scale run).")
-        check_int_range(self.K, "K", 1, 8)
-        check_int_range(self.degree, "degree", 1, 6)
-        for T in self.Ts:
-            check_int_range(T, "Ts", 1, 10**9)
-        check_positive(self.eps, "eps")
+        super().__post_init__()
+        if self.quantum_model in _query_model_names():  # its meaning before the options were unified
+            warnings.warn(
+                f"--quantum-model {self.quantum_model} is deprecated and will be removed in the next release: use "
+                f"--query-model {self.quantum_model} (--quantum-model is paper or module:attribute, as in the other "
+                "commands).",
+                FutureWarning,
+                stacklevel=2,
+            )
+            object.__setattr__(self, "query_model", self.quantum_model)
+            object.__setattr__(self, "quantum_model", "paper")
+        for p in self.from_run:
+            root = Path(p)
+            if not (root / "results.json").is_file() or not (root / "manifest.json").is_file():
+                raise InvalidArgumentError(
+                    f"`from_run` {str(root)!r} has no results.json/manifest.json: pass the --out folder of a completed "
+                    "`qnewton carleman-train --model resnet...` or `qnewton spectrum --model resnet...` run.",
+                    argument="from_run",
+                )
+            try:
+                kind = json.loads((root / "manifest.json").read_text()).get("experiment")
+            except (OSError, ValueError, AttributeError):
+                kind = None
+            if kind not in ("carleman-train-scale", "spectrum-scale"):
+                raise InvalidArgumentError(
+                    f"`from_run` {str(root)!r} holds a {kind!r} run; pass a carleman-train or spectrum run with "
+                    "--model resnet...",
+                    argument="from_run",
+                )
+        if self.quantum_model != "paper":
+            resolve_cost_model(self.quantum_model)  # an import that fails is an error here, before anything runs
+
+    def cost_model(self) -> CostModel:
+        """The quantum cost model the windows are priced with."""
+        if self.quantum_model == "paper":
+            return cast(
+                CostModel, QuantumCostModel(query_model=self.query_model, eps=self.qlsa_eps, gate_time=self.gate_time)
+            )
+        return resolve_cost_model(self.quantum_model)
 
 
 def run_scale_cost(cfg: ScaleCostConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
     """Price the measured runs (see the module docstring); write cost.csv, results.json, report.md."""
     from ..experiments._run import RunDir
 
+    if not cfg.from_run:
+        raise InvalidArgumentError("`from_run` is empty: pass --from-run DIR (a completed scale run).")
     run = RunDir(out, "carleman-cost-scale", asdict(cfg), fresh=fresh)
-    model = resolve_cost_model(cfg.quantum_model, eps=cfg.eps, gate_time=cfg.gate_time)
+    model = cfg.cost_model()
     facts = [load_run_facts(p) for p in cfg.from_run]
     rows: list[dict[str, Any]] = []
     for f in facts:

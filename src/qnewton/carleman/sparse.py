@@ -48,9 +48,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_int_range, check_positive
+from .._config import Checked, option
+from .._validation import check_int_range
 from ..errors import InvalidArgumentError
+from ..experiments import _fields as F
 from ..spectrum._threads import single_thread
+from . import _fields as C
+from ._fields import CARLEMAN_SOLVERS
 from .proxy import LinearizationProxy, require_polynomial_gradient
 from .readout import download
 from .scale import (
@@ -145,8 +149,9 @@ class ArmSpec:
 
 
 @dataclass(frozen=True)
-class ScaleTrainConfig:
-    """Settings of :func:`run_scale_train` (`qnewton carleman-train --model resnet...`).
+class ScaleTrainConfig(Checked):
+    """Settings of :func:`run_scale_train` (`qnewton carleman-train --model resnet...`), every
+    field validated at construction.
 
     Attributes:
         model, width, norm: the network (:func:`qnewton.models.resnet_config`: resnet8/14/20/...).
@@ -176,75 +181,80 @@ class ScaleTrainConfig:
         seed: initialization, batches, pruning, readout noise, probes.
     """
 
-    model: str = "resnet8"
-    width: int = 16
-    norm: str = "none"
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    n_train: int | None = None
-    n_test: int | None = None
-    eval_train: int = 1000
-    eval_test: int = 1000
-    batch_size: int = 128
-    lr: float = 0.1
-    pretrain_steps: int = 300
-    density: float = 0.1
-    steps: int = 1500
-    window: int = 100
-    delta: float = 0.1
-    norm_precision: float = 0.01
-    readout: str = "parameters"
-    copies_rule: str = "shot-noise"
-    window_sweep: tuple[int, ...] = (50, 200)
-    delta_sweep: tuple[float, ...] = (0.03, 0.3)
-    qram: bool = True
-    dense_steps: int = 10
-    reprune: bool = True
-    solver: str = "proxy"
-    proxy_every: int = 2
-    eval_every: int = 25
-    spectrum_every: int = 5
-    slq_probes: int = 2
-    slq_steps: int = 32
-    hessian_samples: int = 128
-    seed: int = 0
+    model: str = C.resnet("resnet8")
+    width: int = C.width()
+    norm: str = C.norm()
+    dataset: str = C.scale_dataset()
+    data_dir: str | None = C.scale_data_dir()
+    n_train: int | None = F.n_train()
+    n_test: int | None = F.n_test(None)
+    eval_train: int = C.eval_subset("training")
+    eval_test: int = C.eval_subset("test")
+    batch_size: int = F.batch_size(128)
+    lr: float = option(0.1, "SGD learning rate (plain SGD: no momentum, no weight decay)", check="positive")
+    pretrain_steps: int = C.pretrain_steps(300)
+    density: float = option(0.1, "share of weights kept by magnitude pruning (the paper: 0.1)", check="fraction")
+    steps: int = option(1500, "SGD steps of every arm", check="natural")
+    window: int = C.window(100)
+    delta: float = C.delta()
+    norm_precision: float = C.norm_precision()
+    readout: str = option(
+        "parameters",
+        "what a download reads out: parameters (the paper's) or displacement (since the window's start)",
+        choices=READOUT_TARGETS,
+    )
+    copies_rule: str = option(
+        "shot-noise",
+        "tomography copies per download: shot-noise (s / (4 delta^2): error about delta) or kp (Kerenidis-Prakash "
+        "36 s ln s / delta^2)",
+        choices=COPIES_RULES,
+    )
+    window_sweep: tuple[int, ...] = option(
+        (50, 200), "windows T of further arms (given without values: none)", check="natural"
+    )
+    delta_sweep: tuple[float, ...] = option(
+        (0.03, 0.3), "tomography accuracies of further arms (given without values: none)", check=C.unit_closed
+    )
+    qram: bool = option(True, "add the QRAM arm: --dense-steps dense SGD steps after each download")
+    dense_steps: int = option(10, "k dense steps per download of the QRAM arm (the paper: about 10)", check="count")
+    reprune: bool = option(True, "QRAM arm: prune again by magnitude after the dense steps (off: keep the mask)")
+    solver: str = option(
+        "proxy",
+        "Carleman solver: a ResNet has no polynomial gradient, so only its error proxy (proxy)",
+        choices=("proxy", *CARLEMAN_SOLVERS),
+    )
+    proxy_every: int = option(2, "the error proxy in every m-th window of the scheme's arms (0: never)", check="count")
+    eval_every: int = option(25, "SGD steps between evaluations inside a window", check="natural")
+    spectrum_every: int = option(
+        5, "SLQ of the pruned network's Hessian every m-th window of the plain, main and QRAM arms (0: never)",
+        check="count",
+    )  # fmt: skip
+    slq_probes: int = option(2, "SLQ probes of those spectra", check="natural")
+    slq_steps: int = option(32, "SLQ Lanczos steps of those spectra", check="natural")
+    hessian_samples: int = C.hessian_samples(128)
+    seed: int = C.seed()
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         from ..models.resnet import resnet, resnet_config
 
         tiny = resnet(resnet_config(self.model, width=1, norm=self.norm), seed=0)  # validates model and norm
         if self.solver != "proxy":
             require_polynomial_gradient(tiny, nn.CrossEntropyLoss(), name=f"{self.model} (--solver {self.solver})")
             raise InvalidArgumentError(f"`solver` must be 'proxy' for a ResNet, got {self.solver!r}.")
-        check_int_range(self.width, "width", 1, 4096)
-        check_int_range(self.batch_size, "batch_size", 1, 10**6)
-        check_positive(self.lr, "lr")
-        check_int_range(self.pretrain_steps, "pretrain_steps", 0, 10**8)
-        check_density(self.density)
-        check_window(self.window)
-        check_int_range(self.steps, "steps", 1, 10**8)
+        C.check_scale_data(self.dataset, self.data_dir)
         for w in (self.window, *self.window_sweep):
-            check_window(w, "window_sweep" if w != self.window else "window")
             if w > self.steps:
                 raise InvalidArgumentError(
-                    f"a window of {w} steps is longer than `steps` = {self.steps}; raise --steps or shorten the window."
+                    f"a window of {w} steps is longer than `steps` = {self.steps}; raise --steps or shorten the "
+                    "window.",
+                    argument="steps",
                 )
-        for p in (self.delta, *self.delta_sweep):
-            check_precision(p, "delta")
-        check_positive(self.norm_precision, "norm_precision")
-        if self.norm_precision > 1:
-            raise InvalidArgumentError(f"`norm_precision` must be in (0, 1], got {self.norm_precision!r}.")
-        if self.copies_rule not in COPIES_RULES:
-            raise InvalidArgumentError(f"`copies_rule` must be one of {COPIES_RULES}, got {self.copies_rule!r}.")
-        if self.readout not in READOUT_TARGETS:
-            raise InvalidArgumentError(f"`readout` must be one of {READOUT_TARGETS}, got {self.readout!r}.")
-        check_int_range(self.dense_steps, "dense_steps", 1 if self.qram else 0, 10**6)
-        check_int_range(self.proxy_every, "proxy_every", 0, 10**6)
-        check_int_range(self.eval_every, "eval_every", 1, 10**8)
-        check_int_range(self.spectrum_every, "spectrum_every", 0, 10**6)
-        check_int_range(self.slq_probes, "slq_probes", 1, 1000)
-        check_int_range(self.slq_steps, "slq_steps", 1, 10**4)
-        check_int_range(self.hessian_samples, "hessian_samples", 1, 10**6)
+        if self.qram and self.dense_steps < 1:
+            raise InvalidArgumentError(
+                "`dense_steps` must be >= 1 for the QRAM arm; pass --dense-steps 10 or --no-qram.",
+                argument="dense_steps",
+            )
 
     @classmethod
     def quick(cls, seed: int = 0) -> ScaleTrainConfig:
@@ -555,6 +565,7 @@ def run_scale_train(
             budget -= ran
         if not state["done"]:
             say(f"stopped after {max_windows} windows (--stop-after); rerun the same command to resume")
+            run.finish("stopped")  # resumable: the same settings resume it, other settings need --fresh
             return run.root
     _write_train_outputs(run, cfg, task, ck, arms, n_params, figures)
     run.complete()
@@ -668,6 +679,7 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
     main = arms[1].name
     shown = [a for a in arms if a.plain or a.name == main or a.dense_steps]
     fig, axes = new_figure(2, width=6.0, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for ax, key, label in (
         (axes[0], "train_accuracy", "training accuracy"),
         (axes[1], "test_accuracy", "test accuracy"),
@@ -692,6 +704,7 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
     run.save_figure(fig, "carleman_train.png")
 
     fig, axes = new_figure(3, width=4.4, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ax = axes[0]
     for i, a in enumerate(arms):
         wins = [w for w in states[a.name]["windows"] if "proxy" in w]
@@ -705,7 +718,7 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
                 label=a.name,
             )
     ax.set_xlabel("window start (SGD step)")
-    ax.set_ylabel("proxy (ours): |theta_lin - theta| / |theta - theta_w| at window end")
+    ax.set_ylabel("proxy (ours) at the window end:\n|theta_lin - theta| / |theta - theta_w|")
     ax.set_title("truncation-error proxy per window", fontsize=9)
     ax.legend(fontsize=6)
     ax = axes[1]
@@ -742,12 +755,12 @@ def _train_figures(run: Any, cfg: ScaleTrainConfig, arms: list[ArmSpec], states:
     ax.set_ylabel("final test accuracy")
     ax.legend(fontsize=6, loc="lower left")
     ax2.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
     run.save_figure(fig, "carleman_train_proxy.png")
 
     spec_arms = [a for a in arms if any("spectrum" in w for w in states[a.name]["windows"])]
     if spec_arms:
         fig, axes = new_figure(2, width=5.0, height=3.6)
+        fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
         for i, a in enumerate(spec_arms):
             ws = [w for w in states[a.name]["windows"] if "spectrum" in w]
             axes[0].plot(

@@ -22,17 +22,19 @@ from __future__ import annotations
 import importlib.util
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_int_range, check_positive
+from .._config import Checked, option
 from ..cost import QuantumCostModel
 from ..errors import InvalidArgumentError
 from ..spectrum._threads import single_thread
 from ..spectrum.dissipativity import dissipativity
+from . import _fields as C
+from ._fields import CARLEMAN_SOLVERS
 from .cost import CarlemanScaling, calibrate_sparse_gradient
 from .linearization import carleman_map, carleman_system, gradient_descent
 from .models import PrunedLinearNet, binary_digits, pretrain_dense
@@ -63,57 +65,52 @@ def _rel_error(theta: np.ndarray, exact: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class CarlemanErrorConfig:
-    """Settings of :func:`run_carleman_error`.
+class CarlemanErrorConfig(Checked):
+    """Settings of :func:`run_carleman_error` (`qnewton carleman-error`), every field validated at
+    construction.
 
     The synthetic problem is :func:`~qnewton.carleman.ridge_polynomial` (a loss with a cubic
     gradient and a critical point at 0 with Hessian eigenvalues ``eigenvalues``), started at a
-    random point of norm ``radius``.
-
-    Attributes:
-        eigenvalues: Hessian eigenvalues at the critical point for the base problem (dissipative).
-        cubic, quartic: strengths of the cubic and quartic ridge terms of the loss.
-        radius: ||theta_0||.
-        eta, T: base learning rate and number of steps.
-        Ks, etas, Ts: sweeps.
-        lambda_mins: smallest Hessian eigenvalue for the dissipativity sweep (the others fixed).
-        dissipativity_T: steps of the dissipativity sweep (long enough for a negative mode to grow).
-        kappa_Ts: T values of the kappa(L) measurement; kappa_K: order used there.
-        solvers: backends of the cross-check (the circuit runs on a 1-parameter, K = 2, T = 3 system).
-        real_model: include the digits model's window error vs K.
-        real_Ks, real_window: its orders and window.
-        seed: random directions of the problem.
+    random point of norm ``radius``; ``eta`` and ``T`` are the base learning rate and number of
+    steps, ``Ks``, ``etas``, ``Ts`` and ``lambda_mins`` the sweeps (the last over how dissipative
+    the problem is, ``dissipativity_T`` steps long); ``kappa_Ts`` / ``kappa_K`` the kappa(L)
+    measurement; ``solvers`` the backends of the cross-check (the circuit runs on a 1-parameter,
+    K = 2, T = 3 system); ``real_model`` adds the digits model's window error vs ``real_Ks`` over
+    ``real_window`` steps.
     """
 
-    eigenvalues: tuple[float, ...] = (0.5, 1.0, 1.5)
-    cubic: float = 0.5
-    quartic: float = 0.3
-    radius: float = 0.5
-    eta: float = 0.1
-    T: int = 20
-    Ks: tuple[int, ...] = (1, 2, 3, 4, 5)
-    etas: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.4)
-    Ts: tuple[int, ...] = (5, 10, 20, 40, 80)
-    lambda_mins: tuple[float, ...] = (0.5, 0.2, 0.05, 0.0, -0.05, -0.1, -0.2)
-    dissipativity_T: int = 60
-    kappa_Ts: tuple[int, ...] = (5, 10, 20, 40, 80)
-    kappa_K: int = 2
-    solvers: tuple[str, ...] = ("direct", "cholesky", "emulated", "emulated-noisy", "circuit")
-    real_model: bool = True
-    real_Ks: tuple[int, ...] = (1, 2, 3)
-    real_window: int = 10
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_positive(self.eta, "eta")
-        check_positive(self.radius, "radius")
-        check_int_range(self.T, "T", 1, 10**5)
-        for K in (*self.Ks, self.kappa_K, *self.real_Ks):
-            check_int_range(K, "K", 1, 8)
-        for e in self.etas:
-            check_positive(e, "etas")
-        for t in (*self.Ts, *self.kappa_Ts, self.real_window, self.dissipativity_T):
-            check_int_range(t, "T", 1, 10**5)
+    eigenvalues: tuple[float, ...] = option(
+        (0.5, 1.0, 1.5),
+        "Hessian eigenvalues at the critical point of the base problem (> 0: dissipative)",
+        check=C.finite,
+    )
+    cubic: float = option(0.5, "strength of the cubic ridge terms of the loss", check=C.finite)
+    quartic: float = option(0.3, "strength of the quartic ridge terms of the loss", check=C.finite)
+    radius: float = option(0.5, "norm of the starting point theta_0", check="positive")
+    eta: float = option(0.1, "base learning rate of gradient descent", check="positive")
+    T: int = option(20, "base number of gradient-descent steps", check="natural")
+    Ks: tuple[int, ...] = option((1, 2, 3, 4, 5), "truncation orders K of the sweeps", check=C.order)
+    etas: tuple[float, ...] = option((0.02, 0.05, 0.1, 0.2, 0.4), "learning rates of the eta sweep", check="positive")
+    Ts: tuple[int, ...] = option((5, 10, 20, 40, 80), "step counts of the T sweep", check="natural")
+    lambda_mins: tuple[float, ...] = option(
+        (0.5, 0.2, 0.05, 0.0, -0.05, -0.1, -0.2),
+        "smallest Hessian eigenvalue of the dissipativity sweep (the others fixed)",
+        check=C.finite,
+    )
+    dissipativity_T: int = option(
+        60, "steps of the dissipativity sweep (long enough for a negative mode to grow)", check="natural"
+    )
+    kappa_Ts: tuple[int, ...] = option((5, 10, 20, 40, 80), "T values of the kappa(L) measurement", check="natural")
+    kappa_K: int = C.K(2, "truncation order of the kappa(L) measurement")
+    solvers: tuple[str, ...] = option(
+        CARLEMAN_SOLVERS,
+        "backends of the solver cross-check (circuit: the QSVT circuit on a tiny system, needs qnewton[quantum])",
+        choices=CARLEMAN_SOLVERS,
+    )
+    real_model: bool = option(True, "also the pruned digits model's window error vs K")
+    real_Ks: tuple[int, ...] = option((1, 2, 3), "truncation orders of the digits model's window", check=C.order)
+    real_window: int = option(10, "steps of the digits model's window", check="natural")
+    seed: int = C.seed()
 
     @classmethod
     def quick(cls, seed: int = 0) -> CarlemanErrorConfig:
@@ -379,6 +376,7 @@ def _solver_row(name, sol, reference, exact, seconds, size) -> dict[str, Any]:
 
 def _error_figures(run, cfg, rows, kappa_rows, real, new_figure) -> None:
     fig, axes = new_figure(4, width=4.2, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ax = axes[0]
     for i, eta in enumerate(cfg.etas):
         for label, ls in (("all eta orders", "-o"), ("O(eta) terms only", ":x")):
@@ -426,6 +424,7 @@ def _error_figures(run, cfg, rows, kappa_rows, real, new_figure) -> None:
     run.save_figure(fig, "carleman_error.png")
     if real:
         fig, (ax,) = new_figure(1, width=5.0, height=3.6)
+        fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
         for r in real["rows"]:
             err = np.maximum(np.asarray(r["abs_error_by_step"]), 1e-17)
             ax.semilogy(range(len(err)), err, "-o", ms=3, label=f"K = {r['K']} (N_C = {r['carleman_size']})")
@@ -553,51 +552,60 @@ def _fmt(v: Any) -> str:
 
 
 @dataclass(frozen=True)
-class CarlemanTrainConfig:
-    """Settings of :func:`run_carleman_train` (see :mod:`qnewton.carleman.training`).
+class CarlemanTrainConfig(Checked):
+    """Settings of :func:`run_carleman_train` (`qnewton carleman-train`; see
+    :mod:`qnewton.carleman.training`), every field validated at construction.
 
-    Attributes:
-        positive, negative: the two digits (+1 / -1).
-        hidden, keep: hidden width of the two-layer linear network; W_1 entries kept after pruning.
-        weight_decay: lambda of the loss.
-        pretrain_steps: dense classical GD steps before pruning.
-        eta, window, windows: learning rate, steps per window, number of windows.
-        K: Carleman order; solver: backend of the window solves.
-        delta, norm_precision: readout accuracy (tomography l2 accuracy, relative norm accuracy).
-        long_window, long_Ks: the first window solved with a longer horizon for each K (error growth).
-        gate_time, eps: QLSA cost model (modeled seconds).
-        seed: data split, initialization, readout noise.
+    The two-layer linear network (``hidden`` units, ``keep`` entries of W_1 kept after pruning,
+    weight decay ``weight_decay``) separates digit ``positive`` from ``negative`` after
+    ``pretrain_steps`` dense GD steps; ``windows`` windows of ``window`` GD steps at learning rate
+    ``eta``, each solved as one order-``K`` Carleman system by ``solver`` and read out with
+    tomography accuracy ``delta`` (the norm to ``norm_precision``); the first window is also solved
+    ``long_window`` steps long for each of ``long_Ks`` (error growth); ``qlsa_eps`` and ``gate_time``
+    set the modeled QLSA cost. ``model`` is always ``"linear"`` (``--model resnet<depth>`` selects
+    :class:`qnewton.carleman.sparse.ScaleTrainConfig` on the command line).
     """
 
-    positive: int = 4
-    negative: int = 9
-    hidden: int = 2
-    keep: int = 6
-    weight_decay: float = 1e-3
-    pretrain_steps: int = 1500
-    eta: float = 0.1
-    window: int = 10
-    windows: int = 30
-    K: int = 2
-    solver: str = "emulated"
-    delta: float = 0.1
-    norm_precision: float = 0.01
-    long_window: int = 60
-    long_Ks: tuple[int, ...] = (1, 2, 3)
-    gate_time: Any = "ghz"
-    eps: float = 1e-3
-    seed: int = 0
+    model: str = option(
+        "linear",
+        "the network: linear (the 9-parameter two-layer linear network on digits) or resnet<depth> (resnet8, "
+        "resnet20, ...: the scheme at model scale, with the options of its group)",
+        choices=("linear",),
+    )
+    positive: int = option(4, "the digit labelled +1", choices=tuple(range(10)))
+    negative: int = option(9, "the digit labelled -1", choices=tuple(range(10)))
+    hidden: int = option(2, "hidden units of the two-layer linear network", check="natural")
+    keep: int = option(6, "entries of W_1 kept after pruning", check="natural")
+    weight_decay: float = option(1e-3, "weight decay lambda of the squared loss", check="nonnegative")
+    pretrain_steps: int = C.pretrain_steps(1500)
+    eta: float = option(0.1, "gradient-descent learning rate", check="positive")
+    window: int = C.window(10)
+    windows: int = option(30, "number of windows", check="natural")
+    K: int = C.K(2)
+    solver: str = option(
+        "emulated",
+        "Carleman solver of the windows (proxy: the only one a ResNet has, its error proxy)",
+        choices=CARLEMAN_SOLVERS,
+    )
+    delta: float = C.delta()
+    norm_precision: float = C.norm_precision()
+    long_window: int = option(60, "steps of the long first window (error growth with T)", check="natural")
+    long_Ks: tuple[int, ...] = option((1, 2, 3), "truncation orders of the long window", check=C.order)
+    gate_time: str | float = C.gate_time()
+    qlsa_eps: float = C.qlsa_eps()
+    seed: int = C.seed()
 
     def __post_init__(self) -> None:
-        check_positive(self.eta, "eta")
-        check_int_range(self.window, "window", 1, 10**5)
-        check_int_range(self.windows, "windows", 1, 10**5)
-        check_int_range(self.K, "K", 1, 8)
-        check_int_range(self.long_window, "long_window", 1, 10**5)
-        for K in self.long_Ks:
-            check_int_range(K, "long_Ks", 1, 8)
-        if self.solver not in ("direct", "cholesky", "emulated", "emulated-noisy", "circuit"):
-            raise InvalidArgumentError(f"`solver` {self.solver!r} is not a Carleman solver name.")
+        super().__post_init__()
+        if self.positive == self.negative:
+            raise InvalidArgumentError(
+                f"`positive` and `negative` are both {self.positive}; pass two different digits.", argument="negative"
+            )
+        if self.keep > 64 * self.hidden:
+            raise InvalidArgumentError(
+                f"`keep` = {self.keep} exceeds the {64 * self.hidden} entries of W_1 (hidden x 64 pixels).",
+                argument="keep",
+            )
 
     @classmethod
     def quick(cls, seed: int = 0) -> CarlemanTrainConfig:
@@ -633,7 +641,7 @@ def run_carleman_train(
                 flush=True,
             )
 
-    cost_model = QuantumCostModel(eps=cfg.eps, gate_time=cfg.gate_time)
+    cost_model = QuantumCostModel(eps=cfg.qlsa_eps, gate_time=cfg.gate_time)
     t0 = time.perf_counter()
     result = carleman_training(
         net.loss,
@@ -741,6 +749,7 @@ def run_carleman_train(
 
 def _train_figures(run, cfg, result, gd_curve, scheme_curve, long_rows, new_figure) -> None:
     fig, axes = new_figure(4, width=4.0, height=3.5)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ax = axes[0]
     for w in result.windows:
         err = np.maximum(np.asarray(w.in_window_error), 1e-17)
@@ -773,7 +782,6 @@ def _train_figures(run, cfg, result, gd_curve, scheme_curve, long_rows, new_figu
         f"Sparse Carleman training, digits {cfg.positive} vs {cfg.negative} (measured errors; modeled readout noise)",
         fontsize=10,
     )
-    fig.tight_layout()
     run.save_figure(fig, "carleman_train.png")
 
 
@@ -850,41 +858,49 @@ def _train_report(cfg, facts, summary, window_rows, long_rows, cost_model) -> st
 
 
 @dataclass(frozen=True)
-class CarlemanCostConfig:
-    """Settings of :func:`run_carleman_cost` (see :mod:`qnewton.carleman.cost`).
+class CarlemanCostConfig(Checked):
+    """Settings of :func:`run_carleman_cost` (`qnewton carleman-cost`; see
+    :mod:`qnewton.carleman.cost`), every field validated at construction.
 
-    Attributes:
-        n_min_log10, n_max_log10, points: the grid of model sizes n.
-        Ts: horizons (one panel each).
-        K, degree, row_sparsity: Carleman order, gradient degree, nonzeros per Hessian row.
-        eps, gate_time, readout_precision, parameter_density: quantum model settings.
-        calibration_sizes: sizes of the timed sparse gradient evaluations (classical constant).
-        check_n, check_T: size of the small built systems the model's d and kappa are checked on.
+    ``points`` model sizes n from 10^``n_min_log10`` to 10^``n_max_log10``, one panel per horizon of
+    ``Ts``; order ``K``, gradient degree ``degree``, ``row_sparsity`` nonzeros per Hessian row;
+    ``qlsa_eps``, ``gate_time``, ``readout_precision`` and ``parameter_density`` set the quantum
+    model; ``calibration_sizes`` are the timed sparse gradient evaluations (classical constant);
+    ``check_n`` / ``check_T`` the small built systems the model's d and kappa are checked on.
     """
 
-    n_min_log10: float = 2.0
-    n_max_log10: float = 12.0
-    points: int = 41
-    Ts: tuple[int, ...] = (100, 1000)
-    K: int = 3
-    degree: int = 3
-    row_sparsity: int = 10
-    eps: float = 1e-3
-    gate_time: Any = "ghz"
-    readout_precision: float = 0.1
-    parameter_density: float = 0.1
-    calibration_sizes: tuple[int, ...] = (20_000, 80_000, 320_000)
-    check_n: int = 3
-    check_T: int = 8
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    n_min_log10: float = option(2.0, "smallest model size n, as log10", check="nonnegative")
+    n_max_log10: float = option(12.0, "largest model size n, as log10", check="positive")
+    points: int = option(41, "model sizes on the grid", check=lambda v: None if v >= 2 else "must be an integer >= 2")
+    Ts: tuple[int, ...] = option((100, 1000), "horizons T (gradient-descent steps), one panel each", check="natural")
+    K: int = C.K(3)
+    degree: int = option(
+        3, "degree of the polynomial gradient", check=lambda v: None if 1 <= v <= 6 else "must be in [1, 6]"
+    )
+    row_sparsity: int = option(10, "nonzeros per Hessian row", check="natural")
+    qlsa_eps: float = C.qlsa_eps()
+    gate_time: str | float = C.gate_time()
+    readout_precision: float = option(0.1, "tomography accuracy of the parameter readout", check="open-unit")
+    parameter_density: float = option(0.1, "share of the n parameters that are kept (read out)", check="fraction")
+    calibration_sizes: tuple[int, ...] = option(
+        (20_000, 80_000, 320_000),
+        "sizes of the timed sparse gradient evaluations (the classical constant)",
+        check="natural",
+    )
+    check_n: int = option(
+        3, "parameters of the small built systems the model's d and kappa are checked on", check="natural"
+    )
+    check_T: int = option(8, "steps of those systems", check="natural")
+    seed: int = C.seed()
+    extra: dict[str, Any] = option(default_factory=dict, cli=False)
 
     def __post_init__(self) -> None:
-        if not self.n_max_log10 > self.n_min_log10 >= 0:
-            raise InvalidArgumentError("`n_max_log10` must exceed `n_min_log10` >= 0.")
-        check_int_range(self.points, "points", 2, 10**4)
-        for T in self.Ts:
-            check_int_range(T, "Ts", 1, 10**9)
+        super().__post_init__()
+        if not self.n_max_log10 > self.n_min_log10:
+            raise InvalidArgumentError(
+                f"`n_max_log10` = {self.n_max_log10} must exceed `n_min_log10` = {self.n_min_log10}.",
+                argument="n_max_log10",
+            )
 
     @classmethod
     def quick(cls, seed: int = 0) -> CarlemanCostConfig:
@@ -914,7 +930,7 @@ def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool =
             K=cfg.K,
             row_sparsity=cfg.row_sparsity,
             gradient_sparsity=s0,
-            eps=cfg.eps,
+            eps=cfg.qlsa_eps,
             gate_time=cfg.gate_time,
             readout_precision=cfg.readout_precision,
             parameter_density=cfg.parameter_density,
@@ -941,7 +957,7 @@ def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool =
     grad = PolynomialGradient([0.1 * np.ones(n), *grad.terms[1:]])
     for K in sorted({1, 2, min(cfg.K, 3)}):
         system = carleman_system(carleman_map(grad, 0.1, K), 0.1 * np.ones(n), cfg.check_T, idle=cfg.check_T)
-        est, facts = price_carleman_system(system, QuantumCostModel(eps=cfg.eps, gate_time=cfg.gate_time))
+        built, facts = price_carleman_system(system, QuantumCostModel(eps=cfg.qlsa_eps, gate_time=cfg.gate_time))
         model = CarlemanScaling(degree=grad.degree, K=K, row_sparsity=n, gradient_sparsity=n)
         checks.append(
             {
@@ -954,7 +970,7 @@ def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool =
                 "alpha_measured": facts["alpha"],
                 "kappa_measured": facts["kappa"],
                 "kappa_model_full": float(CarlemanScaling.kappa(2 * cfg.check_T + 1, "full")),
-                "queries_measured_system": float(est.queries),
+                "queries_measured_system": float(np.asarray(built.queries, dtype=float)),
             }
         )
     if progress:
@@ -974,6 +990,7 @@ def run_carleman_cost(cfg: CarlemanCostConfig, out: str | Path, *, fresh: bool =
         },
     )
     fig, axes = new_figure(len(cfg.Ts), width=5.4, height=4.2)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     styles = {"full, sparse gradient": "C0", "almost, sparse gradient": "C1", "full, dense gradient": "C3"}
     for ax, T in zip(axes, cfg.Ts):
         sel = [r for r in rows if r["T"] == T]
@@ -1020,7 +1037,7 @@ def _cost_report(cfg, rows, crossovers, checks, cal, gt) -> str:
         "",
         f"Quantum: **modeled** with `qnewton.carleman.CarlemanScaling`: order K = {cfg.K} Carleman system of a "
         f"degree-{cfg.degree} gradient, s = {cfg.row_sparsity} nonzeros per Hessian row, T idle copies, Hermitian "
-        f"embedding; Jennings et al. v1 Thm 1 expected queries at eps = {cfg.eps} with alpha = d; {gt.label} per "
+        f"embedding; Jennings et al. v1 Thm 1 expected queries at eps = {cfg.qlsa_eps} with alpha = d; {gt.label} per "
         "query (logical queries x a physical gate time: idealized). Readout: l2 tomography of the final "
         f"parameters (density {cfg.parameter_density}, delta {cfg.readout_precision}) / postselection 1/2. "
         f"Classical: **calibrated prediction** T n (s+1) c with c = {cal['c']:.3g} s per stored nonzero of a "

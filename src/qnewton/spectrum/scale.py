@@ -34,8 +34,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_int_range, check_positive
+from .._config import Checked, option
+from ..carleman import _fields as C
 from ..errors import InvalidArgumentError
+from ..experiments import _fields as F
 from ._threads import single_thread
 from .dissipativity import dissipativity
 from .hessian import hessian_slq
@@ -71,62 +73,47 @@ def linear_growth(lambda_min: float, lambda_max: float, eta: float, horizon: int
 
 
 @dataclass(frozen=True)
-class ScaleSpectrumConfig:
-    """Settings of :func:`run_scale_spectrum`.
+class ScaleSpectrumConfig(Checked):
+    """Settings of :func:`run_scale_spectrum` (`qnewton spectrum --model resnet<depth>`), every
+    field validated at construction.
 
-    Attributes:
-        model, width, norm: the network (``resnet8/14/20/...``, channels of the first stage,
-            ``"none"`` or ``"batch"``: :mod:`qnewton.models.resnet`).
-        dataset, data_dir, n_train, n_test, eval_train, eval_test: data (fashion-mnist, or
-            idx/npz from ``data_dir``, e.g. CIFAR-100 as .npz) and the evaluation subsets.
-        checkpoints: SGD steps at which everything is measured.
-        lr, batch_size: plain SGD.
-        hessian_samples: fixed training images the Hessian is the mean loss over.
-        num_probes, lanczos_steps: SLQ settings (P probes x k steps = P k Hessian-vector products).
-        prune_density: density of the pruned variant (the paper: 0.1); None skips it.
-        horizon: re-upload window T of the growth criterion (the paper: 100).
-        proxy_horizon: steps of the proxy window at each checkpoint (0: no proxy).
-        seed: initialization, batches, probes.
+    The network is ``model`` (resnet8/14/20/...), ``width`` channels in its first stage, ``norm``
+    ``"none"`` or ``"batch"`` (:mod:`qnewton.models.resnet`); the data ``dataset`` (fashion-mnist,
+    or mnist/idx/npz from ``data_dir``, e.g. CIFAR-100 as .npz) with ``eval_train`` / ``eval_test``
+    evaluation subsets; at each of ``checkpoints`` (SGD steps) an SLQ of ``num_probes`` x
+    ``lanczos_steps`` Hessian-vector products over ``hessian_samples`` fixed images, for the full
+    and the pruned (``prune_density``) network; ``horizon`` is the re-upload window T of the growth
+    criterion, ``proxy_horizon`` the steps of the error proxy at each checkpoint (0: none).
     """
 
-    model: str = "resnet20"
-    width: int = 16
-    norm: str = "none"
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    n_train: int | None = None
-    n_test: int | None = None
-    eval_train: int = 1000
-    eval_test: int = 1000
-    checkpoints: tuple[int, ...] = (0, 100, 300, 1000, 2000)
-    lr: float = 0.1
-    batch_size: int = 128
-    hessian_samples: int = 128
-    num_probes: int = 3
-    lanczos_steps: int = 50
-    prune_density: float | None = 0.1
-    horizon: int = 100
-    proxy_horizon: int = 100
-    seed: int = 0
+    model: str = C.resnet("resnet20")
+    width: int = C.width()
+    norm: str = C.norm()
+    dataset: str = C.scale_dataset()
+    data_dir: str | None = C.scale_data_dir()
+    n_train: int | None = F.n_train()
+    n_test: int | None = F.n_test(None)
+    eval_train: int = C.eval_subset("training")
+    eval_test: int = C.eval_subset("test")
+    checkpoints: tuple[int, ...] = C.checkpoints((0, 100, 300, 1000, 2000))
+    lr: float = C.sgd_lr()
+    batch_size: int = F.batch_size(128)
+    hessian_samples: int = C.hessian_samples(128)
+    num_probes: int = C.num_probes(3)
+    lanczos_steps: int = C.lanczos_steps(50)
+    prune_density: float | None = C.prune_density()
+    horizon: int = C.horizon()
+    proxy_horizon: int = option(
+        100, "steps of the linearization error proxy run from each checkpoint (0: no proxy)", check="count"
+    )
+    seed: int = C.seed()
 
     def __post_init__(self) -> None:
-        from ..carleman.sparse import check_density, check_window
+        super().__post_init__()
         from ..models.resnet import resnet_config
 
-        resnet_config(self.model, width=self.width, norm=self.norm)  # validates name, width, norm
-        if not self.checkpoints:
-            raise InvalidArgumentError("`checkpoints` is empty; pass steps such as (0, 100, 1000).")
-        for s in self.checkpoints:
-            check_int_range(s, "checkpoints", 0, 10**8)
-        check_positive(self.lr, "lr")
-        check_int_range(self.batch_size, "batch_size", 1, 10**6)
-        check_int_range(self.hessian_samples, "hessian_samples", 1, 10**6)
-        check_int_range(self.num_probes, "num_probes", 1, 10**4)
-        check_int_range(self.lanczos_steps, "lanczos_steps", 1, 10**5)
-        if self.prune_density is not None:
-            check_density(self.prune_density, "prune_density")
-        check_window(self.horizon, "horizon")
-        check_int_range(self.proxy_horizon, "proxy_horizon", 0, 10**6)
+        resnet_config(self.model, width=self.width, norm=self.norm)  # validates the combination
+        C.check_scale_data(self.dataset, self.data_dir)
 
     @classmethod
     def quick(cls, seed: int = 0) -> ScaleSpectrumConfig:
@@ -223,6 +210,7 @@ def run_scale_spectrum(
             continue
         if max_checkpoints is not None and measured_now >= max_checkpoints:
             say(f"stopped after {max_checkpoints} checkpoints; rerun the same command to resume")
+            run.finish("stopped")  # resumable: the same settings resume it, other settings need --fresh
             return run.root
         model.train()
         t0 = time.perf_counter()
@@ -325,6 +313,7 @@ def _write_spectrum_outputs(
     variants = [v for v in ("full", "pruned") if any(r["model"] == v for r in rows)]
     steps = sorted({r["step"] for r in rows})
     fig, axes = new_figure(len(variants), width=5.5, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for ax, name in zip(axes, variants):
         for i, s in enumerate(steps):
             d = ck["densities"].get(f"{name}@{s}")
@@ -345,6 +334,7 @@ def _write_spectrum_outputs(
     run.save_figure(fig, "spectrum_density.png")
 
     fig, axes = new_figure(3, width=4.4, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for name, style in (("full", "-o"), ("pruned", "--s")):
         sel = [r for r in rows if r["model"] == name]
         if not sel:
@@ -363,11 +353,11 @@ def _write_spectrum_outputs(
         ax.set_xlabel("SGD step (0 plotted at 0.5)")
         ax.legend(fontsize=7)
     fig.suptitle("Dissipativity along training (dotted: 'almost dissipative' thresholds; measured)", fontsize=10)
-    fig.tight_layout()
     run.save_figure(fig, "dissipativity.png")
 
     if ck["proxies"]:
         fig, axes = new_figure(2, width=5.0, height=3.8)
+        fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
         for i, s in enumerate(steps):
             for name, ls in (("full", "-"), ("pruned", "--")):
                 tr = ck["proxies"].get(f"{name}@{s}")
@@ -396,7 +386,6 @@ def _write_spectrum_outputs(
         axes[1].set_xlabel("checkpoint (SGD step; 0 at 0.5)")
         axes[1].set_title(f"at T = {cfg.horizon}: proxy vs spectral growth", fontsize=9)
         axes[1].legend(fontsize=6)
-        fig.tight_layout()
         run.save_figure(fig, "proxy.png")
     run.write_report(_spectrum_report(cfg, rows, facts, thresholds, ck))
 
@@ -485,41 +474,53 @@ def forward_flops(model: nn.Module, image: tuple[int, int, int]) -> float:
 
 
 @dataclass(frozen=True)
-class SlqCostConfig:
-    """Settings of :func:`run_slq_cost`: short timings of Hessian-vector products at small n.
+class SlqCostConfig(Checked):
+    """Settings of :func:`run_slq_cost` (`qnewton spectrum --model resnet<depth> --cost-scaling`):
+    short timings of Hessian-vector products at small n, every field validated at construction.
 
-    Attributes:
-        model, norm: the architecture (its depth); widths: the widths timed (n grows like width^2).
-        image: (channels, side) of the input; num_classes: outputs.
-        hessian_samples: batch of the Hessian (the HVP cost is proportional to it).
-        num_probes, lanczos_steps: the SLQ whose cost is predicted (P k HVPs + the Lanczos basis).
-        repeats: timed HVPs per width (after one warm-up).
-        budget_seconds: the per-checkpoint SLQ budget the largest affordable model is found for.
-        extrapolate: (label, width) pairs whose cost is extrapolated (the paper's 7M and 103M).
+    ``model``/``norm`` fix the architecture (its depth), ``widths`` are timed (n grows like
+    width^2) on random ``channels`` x ``image_size`` x ``image_size`` inputs with ``num_classes``
+    outputs; the predicted SLQ is ``num_probes`` x ``lanczos_steps`` HVPs over ``hessian_samples``
+    images; ``repeats`` timed HVPs per width (after a warm-up); ``budget_seconds`` the SLQ budget the
+    largest affordable model is found for; ``extrapolate`` (label, width) pairs whose cost is
+    extrapolated (the paper's 7M and 103M).
     """
 
-    model: str = "resnet20"
-    norm: str = "none"
-    widths: tuple[int, ...] = (8, 16, 24, 32)
-    image: tuple[int, int] = (1, 28)
-    num_classes: int = 10
-    hessian_samples: int = 128
-    num_probes: int = 3
-    lanczos_steps: int = 50
-    repeats: int = 3
-    budget_seconds: float = 600.0
-    extrapolate: tuple[tuple[str, int], ...] = (("7M (paper, width 80)", 80), ("103M (paper, width 312)", 312))
-    seed: int = 0
+    model: str = C.resnet("resnet20")
+    norm: str = C.norm()
+    widths: tuple[int, ...] = option((8, 16, 24, 32), "the widths timed (at least two)", check="natural")
+    channels: int = option(1, "channels of the random input images", check="natural")
+    image_size: int = option(28, "side of the random input images", check="natural")
+    num_classes: int = option(10, "outputs of the network", check="natural")
+    hessian_samples: int = C.hessian_samples(128)
+    num_probes: int = C.num_probes(3)
+    lanczos_steps: int = C.lanczos_steps(50)
+    repeats: int = option(
+        3, "timed HVPs per width, after one warm-up", check=lambda v: None if 1 <= v <= 100 else "must be in [1, 100]"
+    )
+    budget_seconds: float = option(
+        600.0, "SLQ budget per checkpoint the largest affordable model is found for", check="positive"
+    )
+    extrapolate: tuple[tuple[str, int], ...] = option(
+        (("7M (paper, width 80)", 80), ("103M (paper, width 312)", 312)),
+        "(label, width) pairs extrapolated to",
+        cli=False,
+    )
+    seed: int = C.seed()
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         from ..models.resnet import resnet_config
 
         if len(self.widths) < 2:
             raise InvalidArgumentError("`widths` needs at least two widths to fit the growth of the cost.")
         for w in self.widths:
             resnet_config(self.model, width=w, norm=self.norm)
-        check_int_range(self.repeats, "repeats", 1, 100)
-        check_positive(self.budget_seconds, "budget_seconds")
+
+    @property
+    def image(self) -> tuple[int, int]:
+        """(channels, side) of the input."""
+        return self.channels, self.image_size
 
     @classmethod
     def quick(cls, seed: int = 0) -> SlqCostConfig:
@@ -662,6 +663,7 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
     }
     run.write_json("results.json", results)
     fig, (ax,) = new_figure(1, width=5.6, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     ns = np.array([r["n"] for r in rows])
     ax.loglog(ns, [r["measured_seconds_per_hvp"] for r in rows], "o", label="HVP (measured)")
     ax.loglog(
@@ -682,7 +684,16 @@ def run_slq_cost(cfg: SlqCostConfig, out: str | Path, *, fresh: bool = False, pr
     ax.axhline(cfg.budget_seconds, color="k", ls=":", lw=0.8, label=f"budget {cfg.budget_seconds:g} s")
     for e in extrap:
         ax.axvline(e["n"], color="gray", ls="--", lw=0.6)
-        ax.text(e["n"], cfg.budget_seconds * 3, e["label"], rotation=90, fontsize=6, va="bottom")
+        ax.text(
+            e["n"],
+            0.02,
+            e["label"],
+            rotation=90,
+            fontsize=6,
+            va="bottom",
+            ha="right",
+            transform=ax.get_xaxis_transform(),
+        )
     ax.set_xlabel("parameters n")
     ax.set_ylabel("seconds (1 thread, this machine)")
     ax.set_title(f"{cfg.model} (width varied), Hessian over {cfg.hessian_samples} images", fontsize=9)

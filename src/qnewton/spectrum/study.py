@@ -27,62 +27,57 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_fraction, check_int_range, check_positive
-from ..errors import InvalidArgumentError
+from .._config import Checked, option
+from ..carleman import _fields as C
+from ..experiments import _fields as F
 from ._threads import single_thread
 from .dissipativity import dissipativity
 from .hessian import MAX_DENSE_N, dense_hessian, dense_hessian_eigenvalues, hessian_slq, magnitude_mask
 from .slq import gaussian_density
 
-__all__ = ["SpectrumConfig", "run_spectrum"]
+__all__ = ["MLP_DATASETS", "SpectrumConfig", "run_spectrum"]
+
+#: Data sets of the MLP study.
+MLP_DATASETS = ("digits", "digits-784", "fashion-mnist")
 
 
 @dataclass(frozen=True)
-class SpectrumConfig:
-    """Settings of :func:`run_spectrum`.
+class SpectrumConfig(Checked):
+    """Settings of :func:`run_spectrum` (`qnewton spectrum`), every field validated at construction.
 
-    Attributes:
-        dataset: image data set name (``digits``: the 64-pixel scikit-learn digits, embedded).
-        hidden: hidden widths of the ReLU MLP (``paper_dnn`` with this input size).
-        checkpoints: SGD steps at which the spectrum is measured.
-        lr, batch_size: SGD learning rate and minibatch.
-        hessian_samples: training samples the Hessian is taken over (a fixed subset).
-        n_train, n_test: caps on the data (balanced subsets).
-        num_probes, lanczos_steps: SLQ settings.
-        prune_density: share of weights kept for the pruned model's spectrum (None: skip).
-        horizon: re-upload window T for the growth criterion of the verdict (the paper: 100).
-        dense_check: also compute the dense spectrum when n <= 4096.
-        seed: data split, initialization, batches and probes.
+    The digits MLP study: ``model`` is always ``"mlp"`` (``--model resnet<depth>`` selects
+    :class:`qnewton.spectrum.scale.ScaleSpectrumConfig` on the command line). ``hidden`` are the
+    hidden widths of the ReLU MLP (``paper_dnn`` with the data's input size); the Hessian is the
+    mean loss over ``hessian_samples`` fixed training images; ``prune_density`` is the share of
+    weights kept for the pruned model's spectrum; ``horizon`` the re-upload window T of the
+    verdict's growth criterion (the paper: 100); ``dense_check`` also computes the dense spectrum
+    when n <= 4096.
     """
 
-    dataset: str = "digits"
-    hidden: tuple[int, ...] = (16, 16)
-    checkpoints: tuple[int, ...] = (0, 10, 50, 200, 1000, 3000)
-    lr: float = 0.1
-    batch_size: int = 64
-    hessian_samples: int = 1000
-    n_train: int | None = None
-    n_test: int | None = None
-    num_probes: int = 8
-    lanczos_steps: int = 80
-    prune_density: float | None = 0.1
-    horizon: int = 100
-    dense_check: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.checkpoints:
-            raise InvalidArgumentError("`checkpoints` is empty; pass steps such as (0, 10, 100).")
-        for s in self.checkpoints:
-            check_int_range(s, "checkpoints", 0, 10**7)
-        check_positive(self.lr, "lr")
-        check_int_range(self.batch_size, "batch_size", 1, 10**7)
-        check_int_range(self.hessian_samples, "hessian_samples", 1, 10**7)
-        check_int_range(self.num_probes, "num_probes", 1, 10**4)
-        check_int_range(self.lanczos_steps, "lanczos_steps", 1, 10**5)
-        check_int_range(self.horizon, "horizon", 1, 10**7)
-        if self.prune_density is not None:
-            check_fraction(self.prune_density, "prune_density")
+    model: str = option(
+        "mlp",
+        "the network: mlp (the ReLU MLP of --hidden on --dataset) or resnet<depth> (resnet8, resnet20, ...: the "
+        "study at model scale, with the options of its group)",
+        choices=("mlp",),
+    )
+    dataset: str = option(
+        "digits",
+        "image data: digits (8 x 8, embedded), digits-784 (28 x 28, the paper DNN's input) or fashion-mnist",
+        choices=MLP_DATASETS,
+    )
+    hidden: tuple[int, ...] = F.hidden()
+    checkpoints: tuple[int, ...] = C.checkpoints((0, 10, 50, 200, 1000, 3000))
+    lr: float = C.sgd_lr()
+    batch_size: int = F.batch_size(64)
+    hessian_samples: int = C.hessian_samples(1000)
+    n_train: int | None = F.n_train()
+    n_test: int | None = F.n_test(None)
+    num_probes: int = C.num_probes(8)
+    lanczos_steps: int = C.lanczos_steps(80)
+    prune_density: float | None = C.prune_density()
+    horizon: int = C.horizon()
+    dense_check: bool = option(True, "also the dense spectrum (eigvalsh) when n <= 4096, to validate SLQ")
+    seed: int = C.seed()
 
     @classmethod
     def quick(cls, seed: int = 0) -> SpectrumConfig:
@@ -222,6 +217,7 @@ def run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool = False, p
 
     panels = [k for k in ("full", "pruned") if curves[k]]
     fig, axes = new_figure(len(panels), width=5.5, height=4.0)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for ax, name in zip(axes, panels):
         for i, (s, (g, d, sg)) in enumerate(sorted(curves[name].items())):
             color = f"C{i}"
@@ -243,6 +239,7 @@ def run_spectrum(cfg: SpectrumConfig, out: str | Path, *, fresh: bool = False, p
     run.save_figure(fig, "spectrum_density.png")
 
     fig, axes = new_figure(2, width=5.0, height=3.6)
+    fig.set_layout_engine("constrained")  # room for the suptitle and every panel's labels
     for name, style in (("full", "-o"), ("pruned", "--s")):
         sel = [r for r in rows if r["model"] == name]
         if not sel:
