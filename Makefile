@@ -44,6 +44,7 @@ demo: $(STAMP) data
 
 test: $(STAMP) data
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q
 

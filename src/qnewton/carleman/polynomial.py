@@ -231,7 +231,8 @@ class PolynomialGradient:
                         if (ax - 1) not in S:
                             M = np.tensordot(M, s, axes=([ax], [0]))
                     acc = acc + M
-                out[i] = acc if out[i] is None else out[i] + acc
+                prev = out[i]
+                out[i] = acc if prev is None else prev + acc
         flat = [None if t is None else t.reshape(self.n, -1) for t in out]
         return PolynomialGradient(flat, center=new)
 
@@ -304,7 +305,7 @@ class PolynomialGradient:
             x = c + radius * u / np.linalg.norm(u)
             true = fn(torch.as_tensor(x, dtype=torch.float64)).detach().cpu().numpy()
             approx = poly(x)
-            err = float(np.linalg.norm(approx - true) / max(np.linalg.norm(true), 1e-300))
+            err = float(np.linalg.norm(approx - true)) / max(float(np.linalg.norm(true)), 1e-300)
             if not err <= rtol:
                 raise InvalidArgumentError(
                     f"the gradient of `loss` is not a polynomial of degree <= {degree} in the parameters: its "

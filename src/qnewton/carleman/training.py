@@ -180,7 +180,9 @@ def carleman_training(
                 "unknowns": system.size,
                 "carleman_size": cmap.size,
                 **{k: v for k, v in sol.facts.items() if k in ("kappa", "d", "alpha", "nnz", "embedding_n")},
-                "queries": None if sol.cost is None else float(sol.cost.queries),
+                "queries": None
+                if sol.cost is None or sol.cost.queries is None
+                else float(np.asarray(sol.cost.queries)),
                 "qubits": None if sol.cost is None else sol.cost.qubits,
             },
             modeled_seconds_solve=solve_seconds,

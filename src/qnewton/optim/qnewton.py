@@ -549,7 +549,7 @@ class QNewton(torch.optim.Optimizer):
         if batch is not None:
             assert self.problem is not None
             kind: Literal["hessian", "ggn", "empirical_fisher"] = (
-                "empirical_fisher" if self.curvature == "fisher" else self.curvature
+                "empirical_fisher" if self.curvature == "fisher" else "ggn" if self.curvature == "ggn" else "hessian"
             )
             res = curvature_blocks(self.problem, batch, kind, self.blocks, config=self.curvature_config)
             params = self.problem.params
@@ -583,7 +583,13 @@ class QNewton(torch.optim.Optimizer):
             self.problem, batch, self.blocks, state=self.kfac_state, config=self.curvature_config
         )
         items: list[BlockItem] = [
-            (blk.name, [self.problem.params[n] for n in blk.block.param_names], blk.block, res.grads[blk.name], blk)
+            (
+                blk.name,
+                [self.problem.params[n] for n in (blk.block.param_names if blk.block is not None else ())],
+                blk.block,
+                res.grads[blk.name],
+                blk,
+            )
             for blk in res
         ]
         self._first_order_why = {}

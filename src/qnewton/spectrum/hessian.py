@@ -155,7 +155,9 @@ def dense_hessian(model: nn.Module, batch: Any, criterion: Callable[..., torch.T
             f"the model has {problem.num_params} parameters; a dense Hessian is limited to {MAX_DENSE_N}. "
             f"Use hessian_slq (matrix-free) for this model."
         )
-    return exact_hessian(problem, batch, "full")["full"].matrix.double().cpu().numpy()
+    matrix = exact_hessian(problem, batch, "full")["full"].matrix
+    assert matrix is not None  # exact_hessian forms the dense block
+    return matrix.double().cpu().numpy()
 
 
 def dense_hessian_eigenvalues(
