@@ -158,7 +158,16 @@ def _options(name):
             sgd_momentum=0.5,
         )
     if name == "products":  # matrix-free: CG on all-reduced products, every rank in lockstep
-        return dict(lr=0.5, eps=0.5, policy="cg", routes=("cg",), cg_tol=1e-10, line_search=True)
+        # a fixed C: the recorded paper cost must not depend on which process calibrated first
+        return dict(
+            lr=0.5,
+            eps=0.5,
+            policy="cg",
+            routes=("cg",),
+            cg_tol=1e-10,
+            line_search=True,
+            classical_cost=ClassicalCostModel(c=1e-9),
+        )
     if name == "fisher":
         return dict(
             lr=2.0,
