@@ -172,6 +172,30 @@ def test_arm_resumes_bit_identically(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("budget, steps_run", [(None, 5), (1e-9, 1)])
+def test_arm_stops_at_its_time_budget(tmp_path, budget, steps_run):
+    # a budget below one step's measured time stops the arm after its first step, evaluated there
+    setup, _ = image_setup("digits", None, 200, 100, (8,), 0)
+    spec = ArmSpec("Best-classical", "newton", policy="classical", lr=0.5, eps=1.0, sgd_steps=0)
+    res = run_arm(
+        spec,
+        setup,
+        COSTS,
+        steps=5,
+        batch_size=32,
+        run=RunDir(tmp_path / "a", "t", {}),
+        checkpoint={},
+        eval_every=10,
+        progress=False,
+        time_budget_s=budget,
+    )
+    assert len(res.steps) == steps_run and res.complete
+    assert res.stopped_at_budget is (budget is not None)
+    assert res.evals[-1]["step"] == steps_run
+    again = type(res).from_dict(res.to_dict())
+    assert again.stopped_at_budget is res.stopped_at_budget
+
+
 def test_rundir_refuses_other_settings(tmp_path):
     RunDir(tmp_path, "table3", {"a": 1})
     with pytest.raises(CheckpointError, match="--fresh"):

@@ -232,6 +232,8 @@ class ArmResult:
     evals: list[dict[str, Any]] = field(default_factory=list)
     steps_to_target: int | None = None
     complete: bool = False
+    #: the arm ended at its wall-clock budget before its planned step count (see ``run_arm``)
+    stopped_at_budget: bool = False
 
     def totals(self) -> dict[str, Any]:
         n = len(self.steps)
@@ -269,12 +271,21 @@ class ArmResult:
             "evals": self.evals,
             "steps_to_target": self.steps_to_target,
             "complete": self.complete,
+            "stopped_at_budget": self.stopped_at_budget,
             "totals": self.totals(),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArmResult:
-        return cls(d["name"], d["spec"], d["steps"], d["evals"], d["steps_to_target"], d["complete"])
+        return cls(
+            d["name"],
+            d["spec"],
+            d["steps"],
+            d["evals"],
+            d["steps_to_target"],
+            d["complete"],
+            d.get("stopped_at_budget", False),
+        )
 
 
 def _make_optimizer(spec: ArmSpec, model: nn.Module, setup: TrainSetup, costs: CostSettings, seed: int):
@@ -340,8 +351,13 @@ def run_arm(
     seed: int = 0,
     checkpoint_every: int = 5,
     progress: bool = True,
+    time_budget_s: float | None = None,
 ) -> ArmResult:
     """Train one arm for ``steps`` steps (or until ``target`` when ``stop_at_target``).
+
+    ``time_budget_s`` ends the arm early once its steps' **measured** wall time (summed over every
+    session of a resumed run; evaluations not counted) reaches it: the arm is then complete with
+    ``stopped_at_budget`` set, and how many steps fit depends on the machine.
 
     ``checkpoint`` is the experiment's checkpoint dict; this arm's partial state lives under
     ``checkpoint["arms"][spec.name]`` and is saved every ``checkpoint_every`` steps, so an
@@ -390,6 +406,11 @@ def run_arm(
     while len(result.steps) < steps:
         if stop_at_target and result.steps_to_target is not None:
             break
+        if time_budget_s is not None and sum(s["wall_s"] for s in result.steps) >= time_budget_s:
+            result.stopped_at_budget = True
+            if result.evals[-1]["step"] != len(result.steps):  # the last step reached is evaluated
+                evaluate(len(result.steps))
+            break
         step = len(result.steps) + 1
         batch = setup.take_batch(sampler.next())
         with warnings.catch_warnings():
@@ -422,6 +443,7 @@ def run_arms(
     target: float | None,
     seed: int,
     progress: bool = True,
+    newton_time_budget_s: float | None = None,
 ) -> tuple[dict[str, ArmResult], float | None]:
     """Run (or resume) every arm of a table and fill in each arm's steps to the target. The SGD
     arm runs ``sgd_arm_steps`` steps, a Newton arm ``newton_arm_steps`` (its warm-up included).
@@ -446,6 +468,7 @@ def run_arms(
             target=target,
             seed=seed,
             progress=progress,
+            time_budget_s=newton_time_budget_s if spec.optimizer == "newton" else None,
         )
         if target is None and spec.optimizer == "sgd":
             target = best(e[setup.metric] for e in res.evals)
