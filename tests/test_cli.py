@@ -39,6 +39,12 @@ BAD = [
         "checkpoint /nonexistent/ckpt.pt does not exist",
     ),
     (["reproduce", "--only", "table9"], "--only: invalid choice"),
+    (["convergence", "--cg-tol", "2"], "--cg-tol must be in (0, 1)"),
+    (["convergence", "--quick", "--batch-size", "0"], "--batch-size must be an integer >= 1"),
+    (["convergence", "--arms", "SGD", "Foo"], "--arms: invalid choice"),
+    (["convergence", "--kfac-fisher", "exact"], "--kfac-fisher: invalid choice"),
+    (["train", "--routes", "kron-eig", "--policy", "cg"], "--policy must be hybrid, classical, quantum or the name"),
+    (["table3", "--newton-budget-min", "0"], "--newton-budget-min must be a number > 0"),
 ]
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .._config import Checked, option
 from ..curvature.kfac import KFACBlock, KFACConfig
 from ..errors import InvalidArgumentError
 from ..routes import BlockSystem, CGConfig, CGRoute, Quote
@@ -49,79 +50,69 @@ _MODELS = ("gpt", "bert", "mistral")
 
 
 @dataclass(frozen=True)
-class ConvergenceConfig:
+class ConvergenceConfig(Checked):
     """Settings of ``qnewton convergence`` (defaults: the paper's model sizes, a CPU-sized run).
 
-    Attributes:
-        model: ``"gpt"`` (GPT2LMHeadModel), ``"bert"`` (BertForMaskedLM) or ``"mistral"``.
-        corpus, data_dir: ``"pydoc"`` (embedded) or ``"wikitext"`` (files in ``data_dir``).
-        hidden_size, num_layers, block_size: model width, depth and tokens per sequence.
-        n_train_blocks: training sequences (evenly spaced over the corpus); n_loss_blocks: the fixed
-            training sequences the loss curve is measured on; n_eval_blocks: held-out sequences.
-        batch_size: sequences per step (every arm).
-        steps: SGD's steps (its loss there is the target); max_steps: the other arms' cap
-            (None: ``steps``); stop_at_target: stop the other arms once they reach the target.
-        seeds: one run of every arm per seed (initialization and batch order).
-        arms: a subset of :data:`ARMS`.
-        sgd_lr, sgd_momentum; adamw_lr, adamw_weight_decay: the first-order arms.
-        newton_lr: Newton step size (with ``line_search``: the first try of the backtracking).
-        ggn_eps, kfac_eps: the damping eps of (C + eps I) for the two Newton arms.
-        curvature_batch_size: sequences the curvature is computed on (the first of each batch).
-        cg_tol: relative residual of CG (the GGN arm; K-FAC's uncovered blocks with "ggn"/"hessian").
-        kfac_fisher, kfac_ema_decay, kfac_update_interval, kfac_uncovered: K-FAC's options
-            (:class:`~qnewton.curvature.kfac.KFACConfig`).
-        first_order_lr, first_order_momentum: the gradient steps (heavy ball) the Newton arms take
-            on blocks without curvature (K-FAC's uncovered blocks with ``kfac_uncovered="first-order"``);
-            by default SGD's settings.
-        warmup_steps: SGD steps before the Newton arms' first Newton step (0: Newton from scratch).
-        eval_every: steps between loss evaluations (the resolution of steps to target).
+    Every field is an :func:`~qnewton._config.option` (its help text is the command line's); the
+    arms' details: ``newton_lr`` is the first try of the backtracking line search; ``ggn_eps`` /
+    ``kfac_eps`` damp (C + eps I) for the two Newton arms; ``first_order_lr`` /
+    ``first_order_momentum`` are the heavy-ball steps on the blocks without curvature (K-FAC's
+    uncovered blocks with ``kfac_uncovered="first-order"``), by default SGD's settings; the K-FAC
+    options are :class:`~qnewton.curvature.kfac.KFACConfig`'s.
     """
 
-    model: str = "gpt"
-    corpus: str = "pydoc"
-    data_dir: str | None = None
-    hidden_size: int = 64
-    num_layers: int = 4
-    block_size: int = 64
-    n_train_blocks: int | None = 2048
-    n_loss_blocks: int = 64
-    n_eval_blocks: int = 64
-    batch_size: int = 16
-    steps: int = 200
-    max_steps: int | None = None
-    stop_at_target: bool = True
-    seeds: tuple[int, ...] = (0,)
-    arms: tuple[str, ...] = ARMS
-    sgd_lr: float = 0.03
-    sgd_momentum: float = 0.9
-    adamw_lr: float = 1e-3
-    adamw_weight_decay: float = 0.01
-    newton_lr: float = 1.0
-    ggn_eps: float = 0.01
-    kfac_eps: float = 0.01
-    curvature_batch_size: int = 4
-    cg_tol: float = 0.1
-    kfac_fisher: str = "mc"
-    kfac_ema_decay: float = 0.95
-    kfac_update_interval: int = 1
-    kfac_uncovered: str = "first-order"
-    first_order_lr: float = 0.03
-    first_order_momentum: float = 0.9
-    warmup_steps: int = 0
-    line_search: bool = True
-    eval_every: int = 5
+    model: str = option("gpt", "gpt (GPT2LMHeadModel), bert (BertForMaskedLM) or mistral", choices=_MODELS)
+    corpus: str = option(
+        "pydoc", "pydoc (embedded Python help texts) or wikitext (files in --data-dir)", choices=("pydoc", "wikitext")
+    )
+    data_dir: str | None = option(None, "folder with WikiText's wiki.train.raw etc.")
+    hidden_size: int = option(64, "model width (the paper's Table I: 64)", check="natural")
+    num_layers: int = option(4, "transformer layers (Table I: 4)", check="natural")
+    block_size: int = option(64, "tokens per training sequence", check="natural")
+    n_train_blocks: int | None = option(2048, "training sequences, evenly spaced over the corpus", check="natural")
+    n_loss_blocks: int = option(64, "fixed training sequences the training-loss curve is measured on", check="natural")
+    n_eval_blocks: int = option(64, "held-out sequences (eval loss)", check="natural")
+    batch_size: int = option(16, "sequences per step, every arm", check="natural")
+    steps: int = option(200, "SGD's steps; its training loss at the last one is the target", check="natural")
+    max_steps: int | None = option(None, "cap of the other arms (none: --steps)", check="natural")
+    stop_at_target: bool = option(True, "stop the other arms once they reach the target")
+    seeds: tuple[int, ...] = option((0,), "one run of every arm per seed (initialization, batch order)", check="count")
+    arms: tuple[str, ...] = option(ARMS, "arms to run", choices=ARMS)
+    sgd_lr: float = option(0.03, "SGD learning rate", check="positive")
+    sgd_momentum: float = option(0.9, "SGD momentum", check="nonnegative")
+    adamw_lr: float = option(1e-3, "AdamW learning rate", check="positive")
+    adamw_weight_decay: float = option(0.01, "AdamW weight decay", check="nonnegative")
+    newton_lr: float = option(1.0, "Newton step size (first try of the line search)", check="positive")
+    ggn_eps: float = option(0.01, "damping eps of (GGN + eps I)", check="positive")
+    kfac_eps: float = option(0.01, "damping eps of (A ⊗ G + eps I), exact damping", check="positive")
+    curvature_batch_size: int = option(
+        4, "sequences the curvature is computed on (first of each batch)", check="natural"
+    )
+    cg_tol: float = option(0.1, "relative residual of the GGN arm's CG", check="open-unit")
+    kfac_fisher: str = option(
+        "mc", "K-FAC's Fisher: mc (sampled targets), empirical or type-2", choices=("mc", "empirical", "type-2")
+    )
+    kfac_ema_decay: float = option(0.95, "running-average decay of the K-FAC factors", check="nonnegative")
+    kfac_update_interval: int = option(1, "recompute the K-FAC factors every this many steps", check="natural")
+    kfac_uncovered: str = option(
+        "first-order",
+        "blocks K-FAC does not cover: first-order, fisher, ggn or hessian",
+        choices=("first-order", "fisher", "ggn", "hessian"),
+    )
+    first_order_lr: float = option(
+        0.03, "step size of the Newton arms' gradient steps on blocks without curvature", check="positive"
+    )
+    first_order_momentum: float = option(0.9, "momentum of those gradient steps", check="nonnegative")
+    warmup_steps: int = option(0, "SGD steps before the Newton arms' first Newton step", check="count")
+    line_search: bool = option(True, "backtracking line search on the Newton steps")
+    eval_every: int = option(5, "steps between loss evaluations (resolution of steps to target)", check="natural")
 
     def __post_init__(self) -> None:
-        if self.model not in _MODELS:
-            raise InvalidArgumentError(f"`model` must be one of {', '.join(_MODELS)}, got {self.model!r}.")
-        bad = [a for a in self.arms if a not in ARMS]
-        if bad or not self.arms:
-            raise InvalidArgumentError(f"`arms` must be a non-empty subset of {', '.join(ARMS)}, got {self.arms!r}.")
+        super().__post_init__()
         if not self.seeds:
-            raise InvalidArgumentError("`seeds` is empty; give at least one seed, e.g. (0,).")
-        for name in ("steps", "batch_size", "eval_every", "n_loss_blocks", "n_eval_blocks", "curvature_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise InvalidArgumentError(f"`{name}` must be >= 1, got {getattr(self, name)!r}.")
+            raise InvalidArgumentError("`seeds` is empty; give at least one seed, e.g. (0,).", argument="seeds")
+        if not self.arms:
+            raise InvalidArgumentError(f"`arms` is empty; give some of {', '.join(ARMS)}.", argument="arms")
         KFACConfig(
             fisher=self.kfac_fisher,  # type: ignore[arg-type]
             ema_decay=self.kfac_ema_decay,

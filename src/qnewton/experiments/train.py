@@ -54,14 +54,16 @@ class TrainConfig(Checked):
     policy: str = option("hybrid", "routing policy: hybrid, classical, quantum, or a route's name")
     routes: tuple[str, ...] | None = option(
         None,
-        "routes considered (none: cholesky cg woodbury qlsa)",
-        choices=("cholesky", "cg", "woodbury", "qlsa", "qlsa-rows"),
+        "routes considered (none: cholesky cg woodbury qlsa kron-eig; kron-eig takes only K-FAC blocks)",
+        choices=("cholesky", "cg", "woodbury", "qlsa", "qlsa-rows", "kron-eig"),
     )
     decision: Literal["paper", "end-to-end"] = option(
         "paper", "compare the routes' solve seconds (the paper's rule) or with their classical pre-processing"
     )
-    curvature: Literal["hessian", "ggn", "fisher"] = option(
-        "hessian", "curvature of each block: exact Hessian, generalized Gauss-Newton or empirical Fisher"
+    curvature: Literal["hessian", "ggn", "fisher", "kfac"] = option(
+        "hessian",
+        "curvature of each block: exact Hessian, generalized Gauss-Newton, empirical Fisher or K-FAC (A ⊗ G per "
+        "Linear layer, default KFACConfig, solved by the kron-eig route; one process only)",
     )
     warmup_steps: int = option(
         0,
@@ -111,7 +113,7 @@ class TrainConfig(Checked):
         resolve_device(self.device)
         from ..scheduler import POLICIES
 
-        if self.policy not in POLICIES and self.policy not in (self.routes or ("cholesky", "cg", "woodbury", "qlsa")):
+        if self.policy not in POLICIES and self.policy not in (self.routes or ("cholesky", "cg", "woodbury", "qlsa", "kron-eig")):
             from ..errors import InvalidArgumentError
 
             raise InvalidArgumentError(
