@@ -9,8 +9,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..carleman.studies import (
+    CarlemanCostConfig,
+    CarlemanErrorConfig,
+    CarlemanTrainConfig,
+    run_carleman_cost,
+    run_carleman_error,
+    run_carleman_train,
+)
+from ..spectrum.study import SpectrumConfig, run_spectrum
 from ._run import RunDir
+from .convergence import ConvergenceConfig, run_convergence
+from .costs import CostsConfig, run_costs
 from .oracle_sparsity import OracleSparsityConfig, run_oracle_sparsity
+from .qsvt_degree import QSVTDegreeConfig, run_qsvt_degree
 from .regularization import RegularizationConfig, run_regularization
 from .routes import RoutesConfig, run_routes
 from .sparsity_profile import ProfileConfig, run_profile
@@ -22,7 +34,22 @@ from .training import CostSettings
 __all__ = ["EXPERIMENTS", "quick_configs", "run_reproduce"]
 
 #: The experiments, by their subcommand names (``qnewton <name>``, ``reproduce --only <name>``).
-EXPERIMENTS = ("table2", "table3", "table4", "profile", "regularization", "sparsity", "routes")
+EXPERIMENTS = (
+    "table2",
+    "table3",
+    "table4",
+    "profile",
+    "regularization",
+    "sparsity",
+    "routes",
+    "convergence",
+    "costs",
+    "qsvt-degree",
+    "spectrum",
+    "carleman-error",
+    "carleman-train",
+    "carleman-cost",
+)
 _RUNNERS: dict[str, Callable[..., Path]] = {
     "table2": run_table2,
     "table3": run_table3,
@@ -31,6 +58,13 @@ _RUNNERS: dict[str, Callable[..., Path]] = {
     "regularization": run_regularization,
     "sparsity": run_oracle_sparsity,
     "routes": run_routes,
+    "convergence": run_convergence,
+    "costs": run_costs,
+    "qsvt-degree": run_qsvt_degree,
+    "spectrum": run_spectrum,
+    "carleman-error": run_carleman_error,
+    "carleman-train": run_carleman_train,
+    "carleman-cost": run_carleman_cost,
 }
 _TITLES = {
     "table2": "Table II: kappa-estimation time vs N",
@@ -40,6 +74,13 @@ _TITLES = {
     "regularization": "Fig. 8: accuracy and kappa vs eps",
     "sparsity": "Fig. 1 left: accuracy vs oracle sparsity",
     "routes": "Fig. 1 right: costs per step and routes",
+    "convergence": "Fig. 2 e (revised paper): Newton vs SGD/AdamW on GPT-2, steps to SGD's loss",
+    "costs": "Fig. 5 and beyond: classical vs quantum cost of one block solve (paper's and fault-tolerant models)",
+    "qsvt-degree": "the QSVT circuit's own query count vs kappa and eps",
+    "spectrum": "Carleman paper: Hessian spectra and dissipativity along training",
+    "carleman-error": "Carleman paper: linearization error vs truncation order",
+    "carleman-train": "Carleman paper: sparse training with download/re-upload",
+    "carleman-cost": "Carleman paper: modeled quantum cost vs measured classical time",
 }
 
 
@@ -73,12 +114,20 @@ def quick_configs(dataset: str = "digits", costs: CostSettings | None = None, se
             costs=replace(costs, gate_time="ghz") if costs.gate_time == "atto" else costs,
             **common,
         ),
+        "costs": CostsConfig(),
+        "qsvt-degree": QSVTDegreeConfig.quick(),
+        "spectrum": SpectrumConfig.quick(seed=seed),
+        "carleman-error": CarlemanErrorConfig.quick(seed=seed),
+        "carleman-train": CarlemanTrainConfig.quick(seed=seed),
+        "carleman-cost": CarlemanCostConfig.quick(seed=seed),
     }
 
 
 #: What the quick run leaves out, and why (listed in its index report).
 QUICK_SKIPS = {
     "table4": "a transformer does not learn anything in seconds; run `qnewton table4` (about 10 min)",
+    "convergence": "a transformer trained for 200 steps per arm; run `qnewton convergence --quick` (about a minute) "
+    "or `qnewton convergence` (about 8 min per seed and arm set)",
 }
 
 
@@ -105,6 +154,13 @@ def full_configs(costs: CostSettings | None = None, seed: int = 0, dataset: str 
         "regularization": RegularizationConfig(costs=costs, **image),
         "sparsity": OracleSparsityConfig(costs=costs, **image),
         "routes": RoutesConfig(costs=replace(costs, gate_time="ghz") if costs.gate_time == "atto" else costs, **image),
+        "convergence": ConvergenceConfig(seeds=(seed,)),
+        "costs": CostsConfig(),
+        "qsvt-degree": QSVTDegreeConfig(),
+        "spectrum": SpectrumConfig(seed=seed),
+        "carleman-error": CarlemanErrorConfig(seed=seed),
+        "carleman-train": CarlemanTrainConfig(seed=seed),
+        "carleman-cost": CarlemanCostConfig(seed=seed),
     }
 
 

@@ -113,7 +113,9 @@ class TrainConfig(Checked):
         resolve_device(self.device)
         from ..scheduler import POLICIES
 
-        if self.policy not in POLICIES and self.policy not in (self.routes or ("cholesky", "cg", "woodbury", "qlsa", "kron-eig")):
+        if self.policy not in POLICIES and self.policy not in (
+            self.routes or ("cholesky", "cg", "woodbury", "qlsa", "kron-eig")
+        ):
             from ..errors import InvalidArgumentError
 
             raise InvalidArgumentError(
