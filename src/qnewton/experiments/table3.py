@@ -84,7 +84,7 @@ class Table3Config(Checked):
         after the SGD early phase, eps 1.0 (ours: the line search on), Fashion-MNIST unless MNIST is
         given with --data-dir. Each Newton arm stops after 25 minutes of measured step time: on a
         2-core CPU the best classical route does the 1000 steps within it, the dense-Cholesky and
-        quantum-emulated arms (15-20 s per step at batch 2048) a sample of the first ~100."""
+        quantum-emulated arms (15-60 s per step at batch 2048) a sample of the first 25-100."""
         base = dict(
             batch_size=2048,
             sgd_arm_steps=1500,
