@@ -15,7 +15,7 @@ from qnewton.cost import ClassicalCostModel, QuantumCostModel
 from qnewton.curvature import LossProblem
 from qnewton.curvature.lazy import DenseBlock, curvature_blocks
 from qnewton.curvature.lowrank import ExplicitLowRank
-from qnewton.errors import ConvergenceError, ConvergenceWarning, InvalidArgumentError
+from qnewton.errors import ConvergenceError, ConvergenceWarning, InvalidArgumentError, SingularMatrixError
 from qnewton.routes import (
     BlockSystem,
     CGConfig,
@@ -179,6 +179,20 @@ def test_pruned_psd_block_is_shifted_back_to_eps_only():
 
     p = prune_symmetric(blk.dense().numpy() + eps * np.eye(blk.n), 5) + r.pd_shift * np.eye(blk.n)
     assert np.linalg.eigvalsh(p)[0] >= eps * (1 - 1e-6)
+
+
+def test_singular_block_declines_but_keeps_what_it_would_solve():
+    # H + eps I singular: the QLSA's cost is infinite, so the route declines; the quote still
+    # carries the matrix it would solve (the direction study solves it anyway)
+    eps = 0.5
+    h = np.diag([-eps, 1.0, 2.0])
+    system = system_of(DenseBlock(torch.as_tensor(h), name="s"), np.array([0.0, 1.0, 1.0]), eps)
+    route = QLSARoute(QuantumRouteConfig(sparsity=SparsitySpec(), pruned_indefinite="solve", kappa_method="exact"))
+    quote = route.quote(system)
+    assert not quote.applies and "singular" in quote.reason
+    assert quote.plan is not None and np.allclose(np.diag(np.asarray(quote.plan.matrix)), [0.0, 1.5, 2.5])
+    with pytest.raises(SingularMatrixError):  # the emulator refuses it, with a typed error
+        route.solve(system, quote)
 
 
 class StubRoute:

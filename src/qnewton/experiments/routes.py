@@ -75,6 +75,7 @@ def direction_study(setup: TrainSetup, model: torch.nn.Module, batch: Any, eps: 
     from ..cost import ClassicalCostModel
     from ..curvature import LossProblem
     from ..curvature.lazy import curvature_blocks
+    from ..errors import QNewtonError
     from ..routes import BlockSystem, CholeskyRoute, QLSARoute, QuantumRouteConfig, SparsitySpec
 
     problem = LossProblem(model, setup.criterion)
@@ -92,17 +93,26 @@ def direction_study(setup: TrainSetup, model: torch.nn.Module, batch: Any, eps: 
                 cfg = QuantumRouteConfig(sparsity=sparsity, pruned_indefinite=opts.get("pruned_indefinite", "shift"))  # type: ignore[arg-type]
                 route = QLSARoute(cfg)
                 q = route.quote(system)
-                x = torch.as_tensor(route.solve(system, q).x)
+                # an unshifted pruned block can be singular or indefinite, which the QLSA's cost
+                # model prices at infinity (the route declines); the emulator still tries it, which
+                # is what this study compares; a block it cannot solve counts as no direction
+                try:
+                    x = torch.as_tensor(route.solve(system, q).x)
+                    failed = ""
+                except QNewtonError as exc:
+                    x, failed = torch.zeros_like(x_ref), f"{type(exc).__name__}: {exc}"
                 g = res.grads[blk.name]
                 rows.append(
                     {
                         "block": blk.name,
                         "n": blk.n,
                         "setting": label,
+                        "route_declines": not q.applies,
+                        "solve_failed": failed,
                         "d": q.record.get("d_requested"),
                         "pd_shift": q.record.get("pd_shift", 0.0),
-                        "cosine": _cosine(x, x_ref),
-                        "norm_ratio": float(x.norm() / x_ref.norm().clamp_min(1e-300)),
+                        "cosine": _cosine(x, x_ref) if not failed else math.nan,
+                        "norm_ratio": float(x.norm() / x_ref.norm().clamp_min(1e-300)) if not failed else math.nan,
                         "descent": float(g.double() @ x.reshape(-1).double()) > 0,
                     }
                 )
@@ -249,6 +259,17 @@ def run_routes(cfg: RoutesConfig, out: str | Path, *, fresh: bool = False, progr
             f"| {r['block']} | {r['n']} | {r['setting']} | {r['d']} | {r['pd_shift']:.3g} | {r['cosine']:.4f} | "
             f"{r['norm_ratio']:.3g} | {'yes' if r['descent'] else 'no'} |"
         )
+    declined = [r for r in directions["blocks"] if r.get("route_declines")]
+    if declined:
+        lines += [
+            "",
+            "Declined by the quantum route (its modeled cost is infinite: the pruned, unshifted block is singular "
+            "or indefinite) but solved here by the emulator for the comparison: "
+            + ", ".join(f"{r['block']} ({r['setting']})" for r in declined)
+            + ". Blocks the emulator could not solve (cosine nan) count as a zero direction in the overall cosine: "
+            + (", ".join(f"{r['block']}: {r['solve_failed']}" for r in declined if r.get("solve_failed")) or "none")
+            + ".",
+        ]
     lines += ["", "Every decision with its quotes and reasons: `decisions.csv`; directions: `directions.csv`."]
     run.write_report("\n".join(lines))
     run.complete()

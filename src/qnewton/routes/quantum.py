@@ -367,6 +367,9 @@ class QLSARoute:
                 cost=est,
                 needs_dense=True,
                 prep_measured_s=prune_s + kappa_s,
+                # what it would solve, kept for studies (experiments.routes.direction_study); the
+                # scheduler never solves a declined quote
+                plan=_Plan(matrix, pd_shift, kappa, note),
             )
         return Quote(
             self.name,
