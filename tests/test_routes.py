@@ -333,3 +333,43 @@ def test_the_fault_tolerant_model_prices_the_quantum_route_and_the_record_carrie
     assert r.extra["ft_code_distance"] >= 3 and r.extra["ft_physical_qubits"] > 0
     assert r.quantum_cost_s == pytest.approx(r.quotes["qlsa"]["solve_s"])
     assert r.kind == "classical"  # on error-corrected hardware the classical route wins this block
+
+
+def test_cg_probe_is_reused_until_it_expires_and_survives_a_checkpoint():
+    """A block CG never solves (another route keeps winning it) is probed once, not at every quote;
+    the prediction is the probe's until PROBE_REUSE quotes later, then the block is probed again."""
+    from qnewton.routes.cg import PROBE_REUSE
+
+    blk = DenseBlock(spectrum_matrix(60, 0.5, 50.0), name="w")
+    route = CGRoute(CGConfig(probe_steps=5))
+    system = system_of(blk, np.ones(60), 0.1)
+    first = route.quote(system)
+    assert first.prep_measured_s > 0 and "Lanczos probe" in first.reason
+    for k in range(1, PROBE_REUSE + 1):
+        q = route.quote(system)
+        assert q.prep_measured_s == 0.0 and q.solve_s == first.solve_s and f"probed {k} quote(s) ago" in q.reason
+    again = route.quote(system)
+    assert again.prep_measured_s > 0 and "ago" not in again.reason
+    restored = CGRoute(CGConfig(probe_steps=5))
+    restored.load_state_dict(route.state_dict())
+    assert restored.quote(system).prep_measured_s == 0.0
+
+
+@pytest.mark.parametrize("act,verified", [(nn.ReLU, {"0.weight", "2.weight"}), (nn.Tanh, {"2.weight"})])
+def test_structure_memo_checks_each_block_once_and_keeps_the_verdict(act, verified):
+    """With a memo the Hessian = GGN check runs at the first step only; later steps reuse the
+    verdict (no product), and the blocks are the same matrices as without a memo."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), act(), nn.Linear(4, 3)).double()
+    problem = LossProblem(model, nn.CrossEntropyLoss())
+    memo: dict[str, bool] = {}
+    for step in range(2):
+        x, y = torch.randn(12, 5, dtype=torch.float64), torch.randint(0, 3, (12,))
+        lazy = curvature_blocks(problem, (x, y), "hessian", structure_memo=memo)
+        plain = curvature_blocks(problem, (x, y), "hessian")
+        for name in ("0.weight", "2.weight"):
+            blk = lazy[name]
+            assert (blk.factor() is not None) == (name in verified)
+            assert ("earlier step" in blk.stats["structure"]) == (step > 0), blk.stats["structure"]
+            torch.testing.assert_close(blk.dense(), plain[name].dense(), rtol=1e-9, atol=1e-12)
+        assert {k for k, v in memo.items() if v} == verified

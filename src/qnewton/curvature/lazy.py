@@ -22,7 +22,7 @@ the current parameters) or wrap an explicit matrix (:class:`DenseBlock`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -318,6 +318,7 @@ class HessianBlock(CurvatureBlock):
         act_bytes: int = 0,
         candidate: Callable[[], tuple[LowRank | None, str]] | None = None,
         graph: _SharedGradientGraph | None = None,
+        structure_memo: MutableMapping[str, bool] | None = None,
     ) -> None:
         super().__init__(
             block.name, block.size, block.dtype, block.device, config=config, block=block, gradient=gradient
@@ -326,6 +327,7 @@ class HessianBlock(CurvatureBlock):
         self._act_bytes = act_bytes
         self._candidate = candidate
         self._graph = graph
+        self._memo = structure_memo
 
     def _products(self, V: torch.Tensor) -> torch.Tensor:
         f = self.factor()
@@ -346,9 +348,14 @@ class HessianBlock(CurvatureBlock):
     def _find_factor(self) -> tuple[LowRank | None, str]:
         if self._candidate is None:
             return None, "no GGN factor for this block (not a Linear layer of a criterion problem)"
+        known = self._memo.get(self.name) if self._memo is not None else None
+        if known is False:
+            return None, "the Hessian is not its GGN here (checked at an earlier step)"
         lr, why = self._candidate()
         if lr is None:
             return None, why
+        if known:
+            return lr, f"Hessian = GGN (verified at an earlier step); {lr.form} factor"
         gen = torch.Generator(device="cpu").manual_seed(12345)
         v = torch.randn(self.n, 1, generator=gen, dtype=torch.float64).to(self.torch_dtype).to(self.device)
         hv = self._hvp(v)
@@ -356,6 +363,8 @@ class HessianBlock(CurvatureBlock):
         scale = float(hv.norm())
         rel = float((hv - gv).norm()) / scale if scale > 0 else float((hv - gv).norm())
         tol = self.config.structure_rtol or (1e-9 if self.torch_dtype == torch.float64 else 1e-4)
+        if self._memo is not None:
+            self._memo[self.name] = rel <= tol
         if rel > tol:
             return None, (
                 f"the Hessian is not its GGN here (relative difference {rel:.2g} > {tol:g}: the outputs "
@@ -642,12 +651,18 @@ def curvature_blocks(
     blocks: BlockSpec = "layerwise",
     *,
     config: CurvatureConfig | None = None,
+    structure_memo: MutableMapping[str, bool] | None = None,
 ) -> LazyCurvature:
     """Loss and gradient now; each block's curvature as a lazy :class:`CurvatureBlock`.
 
     One forward and backward pass over the batch is all this call costs; a block's products, its
     low-rank factor or its dense matrix are computed when a route asks for them (on the first
     ``curvature_batch_size`` samples).
+
+    ``structure_memo`` (exact Hessian only): block name -> whether its Hessian was verified equal
+    to its GGN. Whether it is depends on the architecture (outputs linear in the block's
+    variables), not on the step, so an optimizer passes the same dict at every step and pays the
+    check's Hessian-vector product once per block instead of once per step.
 
     Example:
         >>> import torch
@@ -692,7 +707,15 @@ def curvature_blocks(
         cand = (lambda name=blk.name: shared.get(name)) if blk.name in shared.sites else None
         common: dict[str, Any] = {"config": config, "gradient": grads[blk.name], "candidate": cand}
         if kind == "hessian":
-            out[blk.name] = HessianBlock(problem, cbatch, blk, act_bytes=act * bc // max(b, 1), graph=graph, **common)
+            out[blk.name] = HessianBlock(
+                problem,
+                cbatch,
+                blk,
+                act_bytes=act * bc // max(b, 1),
+                graph=graph,
+                structure_memo=structure_memo,
+                **common,
+            )
         elif kind == "ggn":
             out[blk.name] = GGNBlock(problem, cbatch, blk, **common)
         else:

@@ -305,6 +305,8 @@ class QNewton(torch.optim.Optimizer):
         self.curvature = curvature
         self.kfac_state = KFACState(kfac) if curvature == "kfac" else None
         self._first_order_why: dict[str, str] = {}
+        # block -> Hessian = GGN verified (a property of the architecture: checked once per block)
+        self._structure_memo: dict[str, bool] = {}
         self.curvature_config = curvature_config or CurvatureConfig(curvature_batch_size=curvature_batch_size)
         if curvature_batch_size is not None and curvature_config is not None:
             self.curvature_config = replace(curvature_config, curvature_batch_size=curvature_batch_size)
@@ -551,7 +553,14 @@ class QNewton(torch.optim.Optimizer):
             kind: Literal["hessian", "ggn", "empirical_fisher"] = (
                 "empirical_fisher" if self.curvature == "fisher" else "ggn" if self.curvature == "ggn" else "hessian"
             )
-            res = curvature_blocks(self.problem, batch, kind, self.blocks, config=self.curvature_config)
+            res = curvature_blocks(
+                self.problem,
+                batch,
+                kind,
+                self.blocks,
+                config=self.curvature_config,
+                structure_memo=self._structure_memo,
+            )
             params = self.problem.params
             items: list[BlockItem] = [
                 (

@@ -76,6 +76,10 @@ class CGConfig:
             raise InvalidArgumentError(f"`warm_start` must be True or False, got {self.warm_start!r}.")
 
 
+#: Quotes a Lanczos probe's iteration prediction serves before the block is probed again.
+PROBE_REUSE = 20
+
+
 @dataclass
 class CGRoute:
     """Matrix-free Newton-CG (MINRES on indefinite blocks); see the module docstring."""
@@ -89,6 +93,10 @@ class CGRoute:
         self._iterations: dict[str, int] = {}
         self._previous: dict[str, torch.Tensor] = {}
         self._product_s: dict[str, float] = {}
+        # (iterations, their source, quotes since): a probe's prediction for a block CG has not solved yet, reused
+        # for PROBE_REUSE quotes: a block that another route keeps winning would otherwise pay a
+        # Lanczos probe at every step
+        self._probed: dict[str, tuple[int, str, int]] = {}
 
     # -- price ----------------------------------------------------------------------------------
     def _predicted_iterations(self, system: BlockSystem) -> tuple[int, str, float]:
@@ -100,20 +108,24 @@ class CGRoute:
         blk = system.curvature
         if blk.n <= 4 * cfg.probe_steps:  # in exact arithmetic CG ends within n iterations
             return min(blk.n, cfg.maxiter), "at most n", 0.0
+        probed = self._probed.get(system.name)
+        if probed is not None and probed[2] < PROBE_REUSE:
+            self._probed[system.name] = (probed[0], probed[1], probed[2] + 1)
+            return probed[0], probed[1] + f", probed {probed[2] + 1} quote(s) ago", 0.0
         t0 = clock(blk.device)
         ext = lanczos_extremes(blk, max_steps=min(cfg.probe_steps, blk.n), tol=1e-2)
         probe_s = clock(blk.device) - t0
         hi = ext.lambda_max + system.eps
         lo = system.eps if blk.psd else ext.lambda_min + system.eps
         if not lo > 0:
-            return cfg.maxiter, f"indefinite (Ritz value {lo:.3g}): MINRES, at most maxiter", probe_s
+            source = f"indefinite (Ritz value {lo:.3g}): MINRES, at most maxiter"
+            self._probed[system.name] = (cfg.maxiter, source, 0)
+            return cfg.maxiter, source, probe_s
         kappa = max(hi / lo, 1.0)
-        iters = math.ceil(0.5 * math.sqrt(kappa) * math.log(2.0 / cfg.tol))
-        return (
-            min(max(iters, 1), cfg.maxiter),
-            f"(sqrt(kappa)/2) ln(2/tol), kappa ~ {kappa:.3g} (Lanczos probe)",
-            probe_s,
-        )
+        iters = min(max(math.ceil(0.5 * math.sqrt(kappa) * math.log(2.0 / cfg.tol)), 1), cfg.maxiter)
+        source = f"(sqrt(kappa)/2) ln(2/tol), kappa ~ {kappa:.3g} (Lanczos probe)"
+        self._probed[system.name] = (iters, source, 0)
+        return iters, source, probe_s
 
     def quote(self, system: BlockSystem) -> Quote:
         blk = system.curvature
@@ -199,10 +211,12 @@ class CGRoute:
         return {
             "iterations": dict(self._iterations),
             "product_s": dict(self._product_s),
+            "probed": {k: list(v) for k, v in self._probed.items()},
             "previous": {k: v.cpu() for k, v in self._previous.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._iterations = {str(k): int(v) for k, v in state.get("iterations", {}).items()}
         self._product_s = {str(k): float(v) for k, v in state.get("product_s", {}).items()}
+        self._probed = {str(k): (int(v[0]), str(v[1]), int(v[2])) for k, v in state.get("probed", {}).items()}
         self._previous = {str(k): torch.as_tensor(v) for k, v in state.get("previous", {}).items()}
