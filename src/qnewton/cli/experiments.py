@@ -161,7 +161,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "--paper-scale",
                 action="store_true",
                 help="the paper's setting: batch 2048, --sgd-arm-steps 1500, --newton-steps 1000, --eps 1.0, "
-                "--eval-every 25, full test set; options given explicitly still win (default: off)",
+                "--eval-every 25, full test set, --newton-budget-min 25 (each Newton arm stops after 25 min of step "
+                "time: about 2 h in all on 2 cores); options given explicitly still win (default: off)",
             )
         common_run_options(p, f"runs/{name}")
         p.set_defaults(func=_run, _parser=p)
