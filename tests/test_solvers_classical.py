@@ -116,3 +116,20 @@ def test_config_validation_and_protocol():
     with pytest.raises(InvalidArgumentError):
         CholeskySolver(indefinite="ignore")
     assert isinstance(CholeskySolver(), LinearSolver)
+
+
+def test_auto_backend_keeps_a_torch_block_on_torch_and_numpy_on_the_size_rule():
+    """A torch block (a training step) is factored by torch's LAPACK, so one BLAS thread pool serves
+    the whole step; numpy input keeps the measured size rule (scipy below TORCH_FROM_N). Same x."""
+    from qnewton.solvers.classical import TORCH_FROM_N
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((50, 50))
+    h = a @ a.T + 50 * np.eye(50)
+    g = rng.standard_normal(50)
+    x_t, rep_t = CholeskySolver().solve(torch.from_numpy(h), torch.from_numpy(g))
+    x_n, rep_n = CholeskySolver().solve(h, g)
+    assert rep_t.details["backend"] == "torch"
+    assert rep_n.details["backend"] == ("torch" if 50 >= TORCH_FROM_N[h.dtype] else "scipy")
+    np.testing.assert_allclose(np.asarray(x_t), np.linalg.solve(h, g), rtol=1e-10)
+    np.testing.assert_allclose(x_n, np.linalg.solve(h, g), rtol=1e-10)

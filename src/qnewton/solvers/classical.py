@@ -96,15 +96,21 @@ class CholeskySolver:
         ``shift`` is the regularization eps: passing it here instead of a regularized copy saves one
         N x N copy (the solver factors its own shifted copy in place). A torch ``H`` on an
         accelerator is solved there (``torch.linalg``: Cholesky, LDL or eigh), never copied to the
-        host; numpy and CPU tensors take the faster of LAPACK through scipy or torch.
+        host; a CPU tensor is factored by torch (one BLAS thread pool per step), numpy input by the
+        faster of scipy and torch at its size (:data:`TORCH_FROM_N`).
         """
         if accelerated(H) and not sp.issparse(H):
             return self._solve_torch(H, g, shift)
+        from_torch = isinstance(H, torch.Tensor)
         sys_ = as_system(H, g, symmetry_rtol=self.symmetry_rtol)
         h: np.ndarray = sys_.h.toarray() if isinstance(sys_.h, sp.spmatrix | sp.sparray) else sys_.h
         backend = self.backend
         if backend == "auto":
-            backend = "torch" if sys_.n >= TORCH_FROM_N.get(h.dtype, 10**9) else "scipy"
+            # a torch block (a training step) stays on torch's LAPACK: scipy's OpenBLAS keeps its own
+            # thread pool spinning after each call, and beside torch's pool on a small machine every
+            # later small op of the step waits for a core (measured on 2 cores: 0.088 -> 0.047 s per
+            # Newton step of the paper's DNN with scipy's pool at one thread)
+            backend = "torch" if from_torch or sys_.n >= TORCH_FROM_N.get(h.dtype, 10**9) else "scipy"
         t0 = time.perf_counter()
         work = h.copy()  # the factorization overwrites it; H itself is left alone
         if shift:
