@@ -41,6 +41,7 @@ class OracleSparsityConfig(Checked):
     newton_steps: int = F.newton_steps()
     batch_size: int = F.batch_size()
     sgd_lr: float = F.sgd_lr()
+    sgd_momentum: float = F.sgd_momentum()
     newton_lr: float = F.newton_lr()
     eps: float = F.eps()
     line_search: bool = F.line_search()
@@ -74,6 +75,7 @@ def run_oracle_sparsity(
                 eps=cfg.eps,
                 sgd_steps=cfg.warmup_steps,
                 sgd_lr=cfg.sgd_lr,
+                momentum=cfg.sgd_momentum,
                 line_search=cfg.line_search,
                 sparsity=float(ratio),
                 pruning="rows" if pruning == "rows" else "symmetric",

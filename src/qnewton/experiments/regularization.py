@@ -41,6 +41,7 @@ class RegularizationConfig(Checked):
     newton_steps: int = F.newton_steps()
     batch_size: int = F.batch_size()
     sgd_lr: float = F.sgd_lr()
+    sgd_momentum: float = F.sgd_momentum()
     newton_lr: float = F.newton_lr()
     policy: str = option("hybrid", "routing policy of the Newton runs", choices=("hybrid", "classical", "quantum"))
     hidden: tuple[int, ...] = F.hidden()
@@ -72,6 +73,7 @@ def run_regularization(
             eps=eps,
             sgd_steps=cfg.warmup_steps,
             sgd_lr=cfg.sgd_lr,
+            momentum=cfg.sgd_momentum,
             line_search=cfg.line_search,
         )
         res = run_arm(

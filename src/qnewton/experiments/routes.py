@@ -43,6 +43,7 @@ class RoutesConfig(Checked):
     newton_steps: int = F.newton_steps(20)
     batch_size: int = F.batch_size()
     sgd_lr: float = F.sgd_lr()
+    sgd_momentum: float = F.sgd_momentum()
     newton_lr: float = F.newton_lr()
     eps: float = F.eps()
     line_search: bool = F.line_search()
@@ -137,6 +138,7 @@ def run_routes(cfg: RoutesConfig, out: str | Path, *, fresh: bool = False, progr
         eps=cfg.eps,
         sgd_steps=cfg.warmup_steps,
         sgd_lr=cfg.sgd_lr,
+        momentum=cfg.sgd_momentum,
         line_search=cfg.line_search,
         quote_all=True,
     )
