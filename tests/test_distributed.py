@@ -496,7 +496,7 @@ def test_train_command_under_torchrun_matches_the_plain_run(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert run.stdout.count("2 process(es), backend gloo") == 1  # only rank 0 prints
+    assert run.stdout.count("2 process(es) on cpu, backend gloo") == 1  # only rank 0 prints
     one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)
     two = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)
     for k in one["model"]:
