@@ -67,6 +67,7 @@ lint: $(STAMP)
 bench: $(STAMP) data
 	$(BIN)/python benchmarks/solvers.py
 	$(BIN)/python benchmarks/step.py
+	$(BIN)/python benchmarks/step_in_training.py
 	$(BIN)/python benchmarks/train_to_target.py
 	$(BIN)/python benchmarks/curvature.py
 	$(BIN)/python benchmarks/distributed.py

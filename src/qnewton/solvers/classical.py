@@ -108,8 +108,8 @@ class CholeskySolver:
         if backend == "auto":
             # a torch block (a training step) stays on torch's LAPACK: scipy's OpenBLAS keeps its own
             # thread pool spinning after each call, and beside torch's pool on a small machine every
-            # later small op of the step waits for a core (measured on 2 idle cores: 0.054-0.064 ->
-            # 0.016-0.020 s per Newton step of the paper's DNN in training; benchmarks/README.md)
+            # later small op of the step waits for a core (measured on 2 idle cores: 0.047-0.052 ->
+            # 0.013-0.014 s per Newton step of the paper's DNN in training; benchmarks/step_in_training.py)
             backend = "torch" if from_torch or sys_.n >= TORCH_FROM_N.get(h.dtype, 10**9) else "scipy"
         t0 = time.perf_counter()
         work = h.copy()  # the factorization overwrites it; H itself is left alone
