@@ -178,6 +178,8 @@ BAD = [
     (["carleman-cost", "--quantum-model", "paper"], "--quantum-model applies to pricing a run (--from-run DIR) only"),
     (["carleman-cost", "--qlsa-eps", "2"], "--qlsa-eps must be in (0, 1)"),
     (["carleman-cost", "--from-run", "no/such/run"], "--from-run 'no/such/run' has no results.json"),
+    (["carleman-cost", "--hardware", "qubit_gate_us_e3"], "--hardware applies to pricing a run (--from-run DIR)"),
+    (["carleman-cost", "--data-loading", "magic"], "invalid choice: 'magic'"),
 ]
 
 

@@ -421,6 +421,64 @@ def test_price_window_accepts_any_cost_model_and_follows_the_verdict() -> None:
         resolve_cost_model("no_such_module:X")
 
 
+class _RefusingModel(_FixedModel):
+    """Refuses above a kappa, as the resource estimator refuses code distances above 50."""
+
+    name = "quantum/refusing"
+
+    def estimate(self, n, kappa=None, d=None, *, alpha=None):
+        from qnewton.errors import EstimatorError
+
+        if kappa > 1e6:
+            raise EstimatorError("rejected: ... cannot be computed: The computed code distance 55 is too high; try ...")
+        return super().estimate(n, kappa, d, alpha=alpha)
+
+
+def test_price_window_prices_the_dissipative_bound_and_records_refusals() -> None:
+    qm = QuantumCostModel(eps=1e-3, gate_time="ghz")
+    full = price_window(500, 100, verdict="fully dissipative", growth_per_step=0.99, row_sparsity=500, cost_model=qm)
+    not_ = price_window(500, 100, verdict="not dissipative", growth_per_step=1.3, row_sparsity=500, cost_model=qm)
+    # the bound is the same window at the fully dissipative kappa 2 (2T+1), whatever was measured
+    assert not_["kappa_if_dissipative"] == full["kappa"] == 2 * 201
+    assert not_["modeled_seconds_solve_if_dissipative"] == pytest.approx(full["modeled_seconds_solve"])
+    assert not_["modeled_seconds_solve"] > 1e10 * not_["modeled_seconds_solve_if_dissipative"]
+    # a growth that overflows kappa: no finite cost, the bound still priced
+    inf = price_window(500, 100, verdict="not dissipative", growth_per_step=100.0, row_sparsity=500, cost_model=qm)
+    assert math.isinf(inf["modeled_seconds_solve"]) and math.isfinite(inf["modeled_seconds_solve_if_dissipative"])
+    # a model that refuses: the row keeps the reason, the bound is priced, nothing raises
+    r = price_window(500, 100, verdict="not dissipative", growth_per_step=1.3, row_sparsity=500,
+                     cost_model=_RefusingModel())  # fmt: skip
+    assert r["modeled_seconds_solve"] is None and r["note"] == "The computed code distance 55 is too high"
+    assert r["modeled_seconds_solve_if_dissipative"] == 1.0 and "note_if_dissipative" not in r
+
+
+def test_scale_cost_config_takes_the_fault_tolerant_model_as_the_other_commands_do() -> None:
+    from qnewton.carleman.scale_cost import ScaleCostConfig
+    from qnewton.cost import FaultTolerantCostModel
+
+    cfg = ScaleCostConfig(quantum_model="fault-tolerant", hardware="paper", data_loading="qrom", qlsa_eps=1e-4)
+    m = cfg.cost_model()
+    assert isinstance(m, FaultTolerantCostModel)
+    assert (m.hardware.name, m.data_loading, m.eps, m.readout) == ("paper", "qrom", 1e-4, "none")
+    with pytest.raises(InvalidArgumentError, match="hardware"):
+        ScaleCostConfig(quantum_model="fault-tolerant", hardware="no_such_chip")
+    with pytest.raises(InvalidArgumentError, match="fault-tolerant"):
+        ScaleCostConfig(quantum_model="magic")
+
+
+def test_price_window_with_the_resource_estimator_reports_physical_resources() -> None:
+    from qnewton.cost import FaultTolerantCostModel, fault_tolerant
+
+    if not fault_tolerant.estimator_available():
+        pytest.skip("qdk (qnewton[ft]) not installed")
+    ft = FaultTolerantCostModel(eps=1e-3, hardware="qubit_gate_ns_e4")
+    r = price_window(200, 10, verdict="fully dissipative", growth_per_step=0.9, row_sparsity=50, cost_model=ft)
+    direct = ft.estimate(int(r["embedding_n"]), kappa=r["kappa"], d=r["d"])
+    assert r["modeled_seconds_solve"] == pytest.approx(float(direct.seconds))
+    assert r["physical_qubits"] == direct.details["physical_qubits"] > r["logical_qubits"] > 0
+    assert r["code_distance"] == direct.details["code_distance"]
+
+
 def test_slq_cost_scaling_quick(tmp_path) -> None:
     out = run_slq_cost(SlqCostConfig.quick(), tmp_path, progress=False)
     res = json.loads((out / "results.json").read_text())

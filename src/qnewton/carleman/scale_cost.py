@@ -18,9 +18,15 @@ the measured seconds of a classical SGD step on this machine) and prices one win
   per step max|1 - eta lambda| over the spectrum's ends (:func:`qnewton.spectrum.scale.linear_growth`;
   ours: ||A^t|| <= g^t in the bound ||L^-1|| <= sum_t ||A^t||);
 * **queries and seconds** from any :class:`qnewton.cost.CostModel` (``estimate(N, kappa, d)``;
-  default :class:`qnewton.cost.QuantumCostModel`, Jennings et al. v1), solve only and end to end
-  (x the QLSA runs of one download: the copies of l2 tomography of the s_k kept entries at the
-  run's delta, / postselection 1/2, + the amplitude estimation of the norm);
+  default :class:`qnewton.cost.QuantumCostModel`, Jennings et al. v1;
+  :class:`qnewton.cost.FaultTolerantCostModel` adds data loading, error correction and physical
+  qubits), solve only and end to end (x the QLSA runs of one download: the copies of l2
+  tomography of the s_k kept entries at the run's delta, / postselection 1/2, + the amplitude
+  estimation of the norm); a window the cost model cannot price (the resource estimator refuses
+  code distances above 50) is recorded with the reason, not dropped;
+* **if it were dissipative**: the same window priced with the fully dissipative kappa 2 (2T+1)
+  (an *assumption*, labelled): what the scheme would cost at the measured n and sparsity if the
+  paper's premise held, which separates "the premise fails" from "the premise is not enough";
 * **classical**: T x the measured seconds per SGD step of the run (measured here; the pruned
   network is trained densely masked, so this is the dense cost).
 
@@ -35,14 +41,15 @@ import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 
 from .._config import Checked, option
 from .._validation import check_fraction, check_int_range, check_positive
 from ..cost import CostModel, QuantumCostModel, amplitude_estimation_calls, tomography_copies
-from ..errors import ClampedRangeWarning, InvalidArgumentError
+from ..errors import ClampedRangeWarning, EstimatorError, InvalidArgumentError
+from ..experiments import _fields as F
 from . import _fields
 from .cost import CarlemanScaling
 
@@ -231,32 +238,60 @@ def price_window(
         "cost_model": getattr(cost_model, "name", type(cost_model).__name__),
         "basis": "modeled",
     }
-    if not math.isfinite(kappa):
-        row.update(queries=math.inf, modeled_seconds_solve=math.inf, modeled_seconds_end_to_end=math.inf, qubits=None)
-        return row
     n_int = 2 * N
     if n_int > 2**62:
         row.update(queries=None, modeled_seconds_solve=None, modeled_seconds_end_to_end=None, qubits=None)
         row["note"] = f"2N = {n_int:.3g} exceeds the cost model's range (2^62); lower K"
         return row
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClampedRangeWarning)
-        est = cost_model.estimate(int(n_int), kappa=kappa, d=d)
-    solve = float(np.asarray(est.seconds))
-    row.update(
-        queries=None if est.queries is None else float(np.asarray(est.queries)),
-        qubits=est.qubits,
-        modeled_seconds_solve=solve,
-        modeled_seconds_end_to_end=solve * runs,
-        estimate_basis=est.basis,
-    )
+    kappa_diss = float(CarlemanScaling.kappa(blocks, "full"))
+    row["kappa_if_dissipative"] = kappa_diss
+    row["qubits"] = None
+    for suffix, k in (("", kappa), ("_if_dissipative", kappa_diss)):
+        if not math.isfinite(k):  # the measured growth overflows kappa: no finite cost
+            row.update(
+                {f"queries{suffix}": math.inf, f"modeled_seconds_solve{suffix}": math.inf,
+                 f"modeled_seconds_end_to_end{suffix}": math.inf}
+            )  # fmt: skip
+            continue
+        est, refused = _estimate(cost_model, n_int, k, d)
+        if est is None:
+            row.update(
+                {f"queries{suffix}": None, f"modeled_seconds_solve{suffix}": None,
+                 f"modeled_seconds_end_to_end{suffix}": None, f"note{suffix}": refused}
+            )  # fmt: skip
+            continue
+        solve = float(np.asarray(est.seconds))
+        row[f"queries{suffix}"] = None if est.queries is None else float(np.asarray(est.queries))
+        row[f"modeled_seconds_solve{suffix}"] = solve
+        row[f"modeled_seconds_end_to_end{suffix}"] = solve * runs
+        if not suffix:
+            row.update(qubits=est.qubits, estimate_basis=est.basis)
+        for key in ("code_distance", "physical_qubits", "logical_qubits"):  # the fault-tolerant model's
+            if key in est.details:
+                row[f"{key}{suffix}"] = est.details[key]
     return row
 
 
+def _estimate(cost_model: CostModel, n: float, kappa: float, d: float) -> tuple[Any, str]:
+    """(the estimate, "") or (None, why the cost model refused: the estimator's own words)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClampedRangeWarning)
+        try:
+            return cost_model.estimate(int(n), kappa=kappa, d=d), ""
+        except EstimatorError as exc:
+            msg = str(exc)
+            if "computed:" in msg:  # "...cannot be computed: The computed code distance 55 is too high; ..."
+                msg = msg.split("computed:", 1)[1].split(";")[0].strip()
+            return None, msg[:200]
+
+
 def _cost_model_spec(v: Any) -> str | None:
-    if v == "paper" or (isinstance(v, str) and ":" in v) or v in _query_model_names():
+    if v in ("paper", "fault-tolerant") or (isinstance(v, str) and ":" in v) or v in _query_model_names():
         return None
-    return "must be paper (the Q-Newton paper's model: logical queries x gate time) or module:attribute of a CostModel"
+    return (
+        "must be paper (the Q-Newton paper's model: logical queries x gate time), fault-tolerant (the Azure "
+        "Quantum Resource Estimator's physical resources) or module:attribute of a CostModel"
+    )
 
 
 def _query_model_names() -> tuple[str, ...]:
@@ -287,7 +322,9 @@ class ScaleCostConfig(Checked):
         Ts: windows to price (empty: each run's own window).
         quantum_model: ``"paper"`` (:class:`~qnewton.cost.QuantumCostModel`: ``query_model``
             logical queries x ``gate_time``, output precision ``qlsa_eps``, the Q-Newton paper's
-            model as in the other commands) or ``"module:attribute"`` naming any CostModel.
+            model as in the other commands), ``"fault-tolerant"``
+            (:class:`~qnewton.cost.FaultTolerantCostModel` on ``hardware`` with ``data_loading``,
+            as in ``table3``/``routes``) or ``"module:attribute"`` naming any CostModel.
         delta: tomography accuracy of a download; None: the run's own (0.1 for spectrum runs,
             which have none).
     """
@@ -305,11 +342,15 @@ class ScaleCostConfig(Checked):
     Ts: tuple[int, ...] = option((), "windows T to price (none: each run's own window)", check="natural")
     quantum_model: str = option(
         "paper",
-        "paper: --query-model logical queries x --gate-time (as in the other commands); or module:attribute naming "
-        "any qnewton.cost.CostModel (object, class or factory)",
+        "paper: --query-model logical queries x --gate-time (as in the other commands); fault-tolerant: data "
+        "loading, error correction and physical resources through the Azure Quantum Resource Estimator (needs "
+        "qnewton[ft]; --hardware, --data-loading); or module:attribute naming any qnewton.cost.CostModel (object, "
+        "class or factory)",
         check=_cost_model_spec,
-        metavar="paper|MODULE:ATTR",
+        metavar="paper|fault-tolerant|MODULE:ATTR",
     )
+    hardware: str = F.hardware()
+    data_loading: Literal["auto", "qrom", "qroam", "qram-assumed"] = F.data_loading()
     query_model: str = option(
         "jennings-v1", "QLSA query-count model of --quantum-model paper", check=_query_model_check, metavar="NAME"
     )
@@ -350,13 +391,28 @@ class ScaleCostConfig(Checked):
                     argument="from_run",
                 )
         if self.quantum_model != "paper":
-            resolve_cost_model(self.quantum_model)  # an import that fails is an error here, before anything runs
+            model = self.cost_model()  # an import or a hardware preset that fails is an error here
+            hw = getattr(model, "hardware", None)
+            if self.quantum_model == "fault-tolerant" and getattr(hw, "error_corrected", False):
+                from ..cost.fault_tolerant import require_estimator
+
+                require_estimator()  # MissingDependencyError naming the extra, before any run is read
 
     def cost_model(self) -> CostModel:
         """The quantum cost model the windows are priced with."""
         if self.quantum_model == "paper":
             return cast(
                 CostModel, QuantumCostModel(query_model=self.query_model, eps=self.qlsa_eps, gate_time=self.gate_time)
+            )
+        if self.quantum_model == "fault-tolerant":
+            from ..cost import FaultTolerantCostModel
+
+            # readout "none": the download is counted here, once per window, as for the paper's model
+            return cast(
+                CostModel,
+                FaultTolerantCostModel(
+                    eps=self.qlsa_eps, hardware=self.hardware, data_loading=self.data_loading, readout="none"
+                ),
             )
         return resolve_cost_model(self.quantum_model)
 
@@ -425,19 +481,38 @@ def run_scale_cost(cfg: ScaleCostConfig, out: str | Path, *, fresh: bool = False
         "Hermitian embedding; d from the measured Hessian nonzeros per row of the pruned network; kappa from "
         "the measured dissipativity verdict. End to end = solve x the QLSA runs of one download (l2 "
         "tomography of the kept entries at the run's delta, postselection 1/2, amplitude estimation of the "
-        "norm). Classical: T x the **measured** seconds of one SGD step of the run on this machine.",
+        "norm). Classical: T x the **measured** seconds of one SGD step of the run on this machine. "
+        "'If dissipative' prices the same window with the fully dissipative kappa 2 (2T+1): an **assumption** "
+        "(the paper's premise), not what was measured.",
         "",
-        "| run | source | step | n | kept | nnz/row | verdict | T | log2 N | d | kappa | queries | modeled solve s "
-        "| modeled e2e s | measured classical s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    ft = any("physical_qubits" in r or "note" in r for r in rows)
+    head = (
+        "| run | source | step | n | kept | nnz/row | verdict | T | log2 N | d | kappa | queries | modeled solve s "
+        "| modeled e2e s |"
+    )
+    if ft:
+        head += " code distance | physical qubits |"
+    head += " if dissipative: solve s | e2e s | measured classical s |"
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        lines.append(
+        line = (
             f"| {Path(r['run']).name} | {r['source']} | {r['step']} | {r['n']:,} | {r['kept']:,} | "
             f"{r['hessian_nnz_per_row']:.4g} | {r['verdict']} | {r['T']} | {r['log2_unknowns']:.1f} | {r['d']:.3g} | "
-            f"{r['kappa']:.3g} | {_g(r.get('queries'))} | {_g(r.get('modeled_seconds_solve'))} | "
-            f"{_g(r.get('modeled_seconds_end_to_end'))} | {r['measured_seconds_classical_T_steps']:.3g} |"
+            f"{r['kappa']:.3g} | {_g(r.get('queries'))} | {_g(r.get('modeled_seconds_solve'), r.get('note'))} | "
+            f"{_g(r.get('modeled_seconds_end_to_end'), r.get('note'))} |"
         )
+        if ft:
+            line += f" {r.get('code_distance', '-')} | {_g(r.get('physical_qubits'))} |"
+        line += (
+            f" {_g(r.get('modeled_seconds_solve_if_dissipative'), r.get('note_if_dissipative'))} | "
+            f"{_g(r.get('modeled_seconds_end_to_end_if_dissipative'), r.get('note_if_dissipative'))} | "
+            f"{r['measured_seconds_classical_T_steps']:.3g} |"
+        )
+        lines.append(line)
+    notes = sorted({r[k] for r in rows for k in ("note", "note_if_dissipative") if r.get(k)})
+    if notes:
+        lines += ["", "Refused (in the cost model's words): " + "; ".join(notes) + "."]
     lines += [
         "",
         "The polylog(n) claim of Liu et al. needs a sparse Hessian (d << n) and a sparse, well-conditioned "
@@ -450,7 +525,7 @@ def run_scale_cost(cfg: ScaleCostConfig, out: str | Path, *, fresh: bool = False
     return run.root
 
 
-def _g(v: Any) -> str:
+def _g(v: Any, note: str | None = None) -> str:
     if v is None:
-        return "-"
+        return "refused" if note else "-"
     return f"{float(v):.3g}"

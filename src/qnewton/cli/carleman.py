@@ -216,10 +216,14 @@ COMMANDS: dict[str, Command] = {
         "Quantum: modeled (Jennings et al. v1 queries for the Carleman system's size, sparsity and condition number, "
         "plus tomography readout, x gate time). Classical: T n (s+1) c with c timed here (measured). The model's "
         "sparsity and kappa bounds are checked on small built systems. --from-run DIR: price what a model-scale "
-        "run (`carleman-train --model resnet...` or `spectrum --model resnet...`) measured.",
+        "run (`carleman-train --model resnet...` or `spectrum --model resnet...`) measured, with the paper's "
+        "model or the fault-tolerant one (--quantum-model fault-tolerant: physical qubits, code distance), "
+        "beside the same windows priced as if they were dissipative (an assumption, labelled).",
         (
             "qnewton carleman-cost --out runs/carleman_cost",
             "qnewton carleman-cost --from-run runs/train_resnet8 --from-run runs/spectrum_resnet8 --out runs/cost",
+            "qnewton carleman-cost --from-run runs/train_resnet8 --quantum-model fault-tolerant --hardware "
+            "qubit_gate_ns_e4 --out runs/cost_ft",
         ),
         "a few seconds (recorded: docs/results/carleman-cost, 1 s; --from-run: docs/results/scale-cost-small, < 1 s)",
         (

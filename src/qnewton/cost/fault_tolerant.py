@@ -110,6 +110,12 @@ def _estimator_module() -> Any:
     return qe
 
 
+def require_estimator() -> None:
+    """Raise :class:`~qnewton.errors.MissingDependencyError` (naming the extra ``qnewton[ft]``) when
+    the resource estimator is not installed: for config checks before a run starts."""
+    _estimator_module()
+
+
 def estimator_available() -> bool:
     """True when the ``qdk`` package (extra ``qnewton[ft]``) can be imported."""
     try:

@@ -125,6 +125,22 @@ def sparsity_of(d_value: int | None, ratio: float | None) -> int | float | None:
     return d_value if d_value is not None else ratio
 
 
+def quantum_model() -> Any:
+    return option(
+        "paper",
+        "paper: logical queries x gate time; fault-tolerant: data loading, error correction and physical "
+        "resources through the Azure Quantum Resource Estimator (needs qnewton[ft])",
+    )
+
+
+def hardware() -> Any:
+    return option("qubit_gate_ns_e4", "fault-tolerant hardware preset (with --quantum-model fault-tolerant)")
+
+
+def data_loading() -> Any:
+    return option("auto", "how the fault-tolerant model loads the matrix (qram-assumed is an assumption, labelled)")
+
+
 def device() -> Any:
     return option("auto", "where the model, data and curvature live: auto (CUDA when available), cpu, cuda or cuda:<k>")
 

@@ -32,6 +32,7 @@ from ..curvature.kfac import KFACConfig
 from ..errors import InvalidArgumentError, QNewtonWarning
 from ..optim import QNewton
 from ..scheduler import SparsitySpec
+from . import _fields as F
 from ._run import RunDir
 
 __all__ = ["ArmResult", "ArmSpec", "BatchSampler", "CostSettings", "TrainSetup", "run_arm"]
@@ -121,15 +122,9 @@ class CostSettings(Checked):
         "none", "none: the paper's solve-only quantum cost; tomography: reading x out counted too"
     )
     qlsa_eps: float = option(1e-12, "precision of the QLSA's output state (the paper's 1e-12)", check="open-unit")
-    quantum_model: Literal["paper", "fault-tolerant"] = option(
-        "paper",
-        "paper: logical queries x gate time; fault-tolerant: data loading, error correction and physical "
-        "resources through the Azure Quantum Resource Estimator (needs qnewton[ft])",
-    )
-    hardware: str = option("qubit_gate_ns_e4", "fault-tolerant hardware preset (with --quantum-model fault-tolerant)")
-    data_loading: Literal["auto", "qrom", "qroam", "qram-assumed"] = option(
-        "auto", "how the fault-tolerant model loads the matrix (qram-assumed is an assumption, labelled)"
-    )
+    quantum_model: Literal["paper", "fault-tolerant"] = F.quantum_model()
+    hardware: str = F.hardware()
+    data_loading: Literal["auto", "qrom", "qroam", "qram-assumed"] = F.data_loading()
     classical_c: float | None = option(
         None, "fixed C of the dense Cholesky cost C N^3 (none: calibrated on this machine, cached)", check="positive"
     )
