@@ -536,6 +536,18 @@ def test_train_and_cost_commands_at_tiny_scale(tmp_path, capsys) -> None:
     cost = _files_ok(tmp_path / "c")
     assert {r["source"] for r in cost["rows"]} == {"plain SGD", "T=3, delta=0.1"}
     assert all(r["basis"] == "modeled" and r["measured_seconds_classical_T_steps"] > 0 for r in cost["rows"])
+    assert all(r["kappa_if_dissipative"] == 2 * 7 for r in cost["rows"])
+    from qnewton.cost import fault_tolerant
+
+    if fault_tolerant.estimator_available():  # the same run on error-corrected hardware
+        argv = ["carleman-cost", "--from-run", str(tmp_path / "t"), "--quantum-model", "fault-tolerant",
+                "--hardware", "qubit_gate_us_e3", "--out", str(tmp_path / "f"), "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+        ft = _files_ok(tmp_path / "f")
+        assert "qubit_gate_us_e3" in ft["cost_model"]
+        for r in ft["rows"]:  # priced (with physical resources) or refused with the estimator's reason
+            assert (r.get("physical_qubits_if_dissipative") or 0) > 0 or r["note_if_dissipative"]
+            assert (r.get("physical_qubits") or 0) > 0 or r.get("note") or math.isinf(r["kappa"])
 
 
 @pytest.mark.slow
