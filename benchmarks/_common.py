@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmark scripts: machine description, timing, tables."""
+"""Shared helpers for the benchmark scripts: machine description, timing, tables, and the classical
+QNewton the training benchmarks time."""
 
 from __future__ import annotations
 
@@ -9,8 +10,36 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from qnewton._machine import describe
+
+#: Settings of the training benchmarks (paper DNN): SGD warm-up steps, SGD lr and momentum, the
+#: regularization eps, the CG tolerance and the batch size.
+WARMUP, SGD_LR, MOMENTUM, EPS, TOL, BATCH = 20, 0.1, 0.9, 0.05, 1e-3, 256
+
+
+def classical_qnewton(model: Any, routes: Any = None) -> Any:
+    """``QNewton(policy="classical")`` with the benchmarks' settings (Armijo line search after the
+    SGD warm-up); ``routes`` as QNewton takes them (None: the default routes)."""
+    from torch import nn
+
+    from qnewton.optim import QNewton
+
+    return QNewton(
+        model.parameters(),
+        model=model,
+        criterion=nn.CrossEntropyLoss(),
+        lr=1.0,
+        eps=EPS,
+        line_search=True,
+        sgd_steps=WARMUP,
+        sgd_lr=SGD_LR,
+        sgd_momentum=MOMENTUM,
+        policy="classical",
+        routes=routes,
+        cg_tol=TOL,
+    )
 
 
 def machine() -> dict[str, str]:

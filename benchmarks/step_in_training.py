@@ -23,37 +23,20 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from _common import machine, markdown_table, print_machine
+from _common import BATCH, classical_qnewton, machine, markdown_table, print_machine
 from qnewton.data import find_fashion_mnist_dir, load_image_dataset
 from qnewton.experiments.training import BatchSampler
 from qnewton.models import paper_dnn
-from qnewton.optim import QNewton
 from qnewton.routes import CGRoute, CholeskyRoute, WoodburyRoute
 from qnewton.solvers import CholeskySolver
-
-WARMUP, SGD_LR, MOMENTUM, EPS, TOL, BATCH = 20, 0.1, 0.9, 0.05, 1e-3, 256
 
 
 def run(backend: str, x: torch.Tensor, y: torch.Tensor, skip: int, steps: int) -> dict:
     torch.manual_seed(0)
     model = paper_dnn(seed=0)
     routes = (CholeskyRoute(solver=CholeskySolver(backend=backend)), CGRoute(), WoodburyRoute())  # type: ignore[arg-type]
-    opt = QNewton(
-        model.parameters(),
-        model=model,
-        criterion=nn.CrossEntropyLoss(),
-        lr=1.0,
-        eps=EPS,
-        line_search=True,
-        sgd_steps=WARMUP,
-        sgd_lr=SGD_LR,
-        sgd_momentum=MOMENTUM,
-        policy="classical",
-        routes=routes,
-        cg_tol=TOL,
-    )
+    opt = classical_qnewton(model, routes)
     sampler = BatchSampler(len(y), BATCH, seed=0)
     phases: Counter[str] = Counter()
     wall = 0.0

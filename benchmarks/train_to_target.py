@@ -30,13 +30,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from _common import machine, markdown_table, print_machine
+from _common import BATCH, EPS, MOMENTUM, SGD_LR, TOL, WARMUP, classical_qnewton, machine, markdown_table, print_machine
 from qnewton.data import find_fashion_mnist_dir, load_image_dataset
 from qnewton.experiments.training import BatchSampler
 from qnewton.models import paper_dnn
-from qnewton.optim import QNewton
-
-WARMUP, SGD_LR, MOMENTUM, EPS, TOL, BATCH = 20, 0.1, 0.9, 0.05, 1e-3, 256
 
 
 def plain_newton_cg(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -85,20 +82,7 @@ def make_arm(name: str, model: nn.Module) -> Callable[[torch.Tensor, torch.Tenso
         opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=20, history_size=10, line_search_fn="strong_wolfe")
     elif name.startswith("QNewton"):
         routes = ("cholesky",) if name.endswith("dense") else None
-        q = QNewton(
-            model.parameters(),
-            model=model,
-            criterion=crit,
-            lr=1.0,
-            eps=EPS,
-            line_search=True,
-            sgd_steps=WARMUP,
-            sgd_lr=SGD_LR,
-            sgd_momentum=MOMENTUM,
-            policy="classical",
-            routes=routes,
-            cg_tol=TOL,
-        )
+        q = classical_qnewton(model, routes)
 
         def qstep(x: torch.Tensor, y: torch.Tensor, step: int) -> None:
             with warnings.catch_warnings():
