@@ -48,6 +48,7 @@ import numpy as np
 from .._config import Checked, option
 from .._validation import check_fraction, check_int_range, check_positive
 from ..cost import CostModel, QuantumCostModel, amplitude_estimation_calls, tomography_copies
+from ..cost.fault_tolerant import refusal_reason, require_estimator
 from ..errors import ClampedRangeWarning, EstimatorError, InvalidArgumentError
 from ..experiments import _fields as F
 from . import _fields
@@ -279,10 +280,7 @@ def _estimate(cost_model: CostModel, n: float, kappa: float, d: float) -> tuple[
         try:
             return cost_model.estimate(int(n), kappa=kappa, d=d), ""
         except EstimatorError as exc:
-            msg = str(exc)
-            if "computed:" in msg:  # "...cannot be computed: The computed code distance 55 is too high; ..."
-                msg = msg.split("computed:", 1)[1].split(";")[0].strip()
-            return None, msg[:200]
+            return None, refusal_reason(exc)
 
 
 def _cost_model_spec(v: Any) -> str | None:
@@ -394,8 +392,6 @@ class ScaleCostConfig(Checked):
             model = self.cost_model()  # an import or a hardware preset that fails is an error here
             hw = getattr(model, "hardware", None)
             if self.quantum_model == "fault-tolerant" and getattr(hw, "error_corrected", False):
-                from ..cost.fault_tolerant import require_estimator
-
                 require_estimator()  # MissingDependencyError naming the extra, before any run is read
 
     def cost_model(self) -> CostModel:

@@ -116,6 +116,16 @@ def require_estimator() -> None:
     _estimator_module()
 
 
+def refusal_reason(exc: EstimatorError) -> str:
+    """The estimator's reason for refusing a run, in its own words, at most 200 characters: the
+    clause after "cannot be computed:" when there is one (e.g. "The computed code distance 55 is
+    too high"), else the whole message."""
+    msg = str(exc)
+    if "computed:" in msg:  # "...cannot be computed: The computed code distance 51 is too high; ..."
+        msg = msg.split("computed:", 1)[1].split(";")[0].strip()
+    return msg[:200]
+
+
 def estimator_available() -> bool:
     """True when the ``qdk`` package (extra ``qnewton[ft]``) can be imported."""
     try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import DataFormatError, EstimatorError, InvalidArgumentError
 from .classical import ClassicalCostModel
-from .fault_tolerant import FaultTolerantCostModel
+from .fault_tolerant import FaultTolerantCostModel, refusal_reason
 
 __all__ = ["MAX_LOG2_N", "NOT_MEASURED", "crossover_maps", "read_decisions_csv", "what_it_would_take"]
 
@@ -211,10 +211,7 @@ def _first_win_n(
                 return b, "first N (to 1 %) where the quantum route is cheaper than C N^3"
             lo = n
     except EstimatorError as exc:
-        msg = str(exc)
-        if "computed:" in msg:  # "...cannot be computed: The computed code distance 51 is too high; ..."
-            msg = msg.split("computed:", 1)[1].split(";")[0].strip()
-        return None, f"estimator refuses from N = {n:.3g} ({msg[:200]})"
+        return None, f"estimator refuses from N = {n:.3g} ({refusal_reason(exc)})"
     return None, f"never below N = 2^{max_log2_n}"
 
 
